@@ -62,8 +62,12 @@ def _demo(args: argparse.Namespace) -> int:
     )
     truth, meta = rec.truth, rec.metadata
     movie_path = write_tiff_stack(
-        out / "movie.tif", rec.movie, frame_rate_hz=meta["frame_rate_hz"],
-        pixel_size_um=meta["pixel_size_um"], overwrite=args.overwrite, progress=progress,
+        out / "movie.tif",
+        rec.movie,
+        frame_rate_hz=meta["frame_rate_hz"],
+        pixel_size_um=meta["pixel_size_um"],
+        overwrite=args.overwrite,
+        progress=progress,
     )
     truth_path = save_ground_truth(out / "ground_truth.npz", truth, overwrite=args.overwrite)
     record = {
@@ -85,15 +89,21 @@ def _demo(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     n, y, x = rec.movie.shape
     size_mb = movie_path.stat().st_size / 2**20
-    print(f"Simulated {n} frames of {y}x{x} px at {meta['frame_rate_hz']:g} Hz "
-          f"({n / meta['frame_rate_hz']:.1f} s), {truth.n_neurons} neurons "
-          f"({truth.indicator or 'custom kinetics'}, {int(truth.spikes.sum())} spikes) "
-          f"in {elapsed:.1f} s.")
+    print(
+        f"Simulated {n} frames of {y}x{x} px at {meta['frame_rate_hz']:g} Hz "
+        f"({n / meta['frame_rate_hz']:.1f} s), {truth.n_neurons} neurons "
+        f"({truth.indicator or 'custom kinetics'}, {int(truth.spikes.sum())} spikes) "
+        f"in {elapsed:.1f} s."
+    )
     print(f"Wrote {out}/")
-    print(f"  {movie_path.name:<18} movie, uint16 ImageJ TIFF, {size_mb:.1f} MiB "
-          "(frame interval and µm/px in its metadata)")
-    print(f"  {truth_path.name:<18} ground truth: labels, footprints, spikes, calcium, neuropil, "
-          "shifts (napari_calcium.io.groundtruth.load_ground_truth)")
+    print(
+        f"  {movie_path.name:<18} movie, uint16 ImageJ TIFF, {size_mb:.1f} MiB "
+        "(frame interval and µm/px in its metadata)"
+    )
+    print(
+        f"  {truth_path.name:<18} ground truth: labels, footprints, spikes, calcium, neuropil, "
+        "shifts (napari_calcium.io.groundtruth.load_ground_truth)"
+    )
     print("  recording.json     acquisition metadata and simulation parameters")
     print(f"Open it with: napari {movie_path}")
     return 0
@@ -116,14 +126,24 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("outdir", metavar="OUTDIR", help="folder to write into (created if needed)")
     demo.add_argument("--frames", type=int, default=1800, help="number of frames (default 1800)")
-    demo.add_argument("--shape", type=int, nargs=2, default=(256, 256), metavar=("Y", "X"),
-                      help="frame size in pixels (default 256 256)")
+    demo.add_argument(
+        "--shape",
+        type=int,
+        nargs=2,
+        default=(256, 256),
+        metavar=("Y", "X"),
+        help="frame size in pixels (default 256 256)",
+    )
     demo.add_argument("--neurons", type=int, default=60, help="number of neurons (default 60)")
     demo.add_argument("--frame-rate", type=float, default=30.0, help="frames per second (30)")
     demo.add_argument("--pixel-size", type=float, default=1.0, help="µm per pixel (1.0)")
     demo.add_argument("--indicator", default="GCaMP6f", help="kinetics preset (GCaMP6f)")
-    demo.add_argument("--motion", type=float, default=0.0,
-                      help="largest rigid displacement in pixels (default 0: no motion)")
+    demo.add_argument(
+        "--motion",
+        type=float,
+        default=0.0,
+        help="largest rigid displacement in pixels (default 0: no motion)",
+    )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -58,7 +58,7 @@ class RecordingError(NapariCalciumError, OSError):
 
 
 class MetadataError(RecordingError):
-    """A recording's metadata (XML, .env, JSON sidecar, TIFF tags) is missing fields or malformed."""
+    """A recording's metadata (XML, .env, JSON sidecar, TIFF tags) is missing or malformed."""
 
 
 class OutputExistsError(NapariCalciumError, FileExistsError):
@@ -85,5 +85,5 @@ class BackendError(NapariCalciumError, RuntimeError):
 class OperationCancelled(NapariCalciumError):
     """A long operation stopped because its ``should_stop`` callback asked it to.
 
-    Raised instead of returning a partial result, so a cancelled run never looks like a finished one.
+    Raised instead of returning a partial result, so a cancelled run never looks finished.
     """

@@ -120,8 +120,9 @@ def test_projection_onto_footprints_recovers_calcium():
     np.testing.assert_allclose(f0_est, t.baseline_f0, rtol=0.01)
 
 
-def _fit_decay(trace: np.ndarray, spike_frames: np.ndarray, fs: float, tau_rise: float,
-               tau_decay: float) -> float:
+def _fit_decay(
+    trace: np.ndarray, spike_frames: np.ndarray, fs: float, tau_rise: float, tau_decay: float
+) -> float:
     """Spike-triggered average of isolated transients, then an exponential fit of its decay."""
     pre, post = int(0.3 * fs), int(5 * tau_decay * fs)
     start = int(np.ceil((kernel_peak_time_s(tau_rise, tau_decay) + 3 * tau_rise) * fs))
@@ -181,17 +182,25 @@ def test_transients_decay_with_the_indicator_tau(default_rec):
 
 def test_tau_follows_the_indicator_preset():
     rec = nc.simulate_recording(
-        n_frames=3000, shape=(96, 96), n_neurons=12, seed=2, indicator="GCaMP6s",
-        firing_rate_hz=(0.1, 0.4), noise=False, neuropil=False,
+        n_frames=3000,
+        shape=(96, 96),
+        n_neurons=12,
+        seed=2,
+        indicator="GCaMP6s",
+        firing_rate_hz=(0.1, 0.4),
+        noise=False,
+        neuropil=False,
     )
     t = rec.truth
     assert t.indicator == "GCaMP6s" and t.tau_decay_s == INDICATORS["GCaMP6s"].tau_decay_s
     trace = np.concatenate([t.calcium[i] for i in range(t.n_neurons)])
     offs = np.arange(t.n_neurons) * t.calcium.shape[1]
-    frames = np.concatenate([
-        _isolated_spike_frames(t.spike_times_s[i], 30.0, 1.0, 5 * t.tau_decay_s + 0.1) + offs[i]
-        for i in range(t.n_neurons)
-    ])
+    frames = np.concatenate(
+        [
+            _isolated_spike_frames(t.spike_times_s[i], 30.0, 1.0, 5 * t.tau_decay_s + 0.1) + offs[i]
+            for i in range(t.n_neurons)
+        ]
+    )
     tau = _fit_decay(trace, frames, 30.0, t.tau_rise_s, t.tau_decay_s)
     assert tau == pytest.approx(1.2, rel=0.05)
 
@@ -278,8 +287,15 @@ def test_bleaching_and_bit_depth():
 def test_motion_shifts_are_the_ones_applied():
     common = {"n_frames": 120, "shape": (64, 64), "seed": 5}
     # one cell, nothing else: the centroid moves exactly by the recorded shift
-    bare = {"n_neurons": 1, "noise": False, "neuropil": False, "background_photons": 0.0,
-            "offset_adu": 0.0, "bleach_fraction": 0.0, "cell_diameter_um": 14.0}
+    bare = {
+        "n_neurons": 1,
+        "noise": False,
+        "neuropil": False,
+        "background_photons": 0.0,
+        "offset_adu": 0.0,
+        "bleach_fraction": 0.0,
+        "cell_diameter_um": 14.0,
+    }
     still = nc.simulate_recording(**common, **bare)
     moving = nc.simulate_recording(**common, **bare, motion_px=3.0)
     np.testing.assert_array_equal(still.truth.labels, moving.truth.labels)

@@ -33,6 +33,7 @@ __all__ = [
     "auto_block_frames",
     "frame_blocks",
     "iter_frame_blocks",
+    "track_blocks",
 ]
 
 #: Memory budget of one block when ``block_frames=None``: 64 MiB of float32.
@@ -318,14 +319,33 @@ def iter_frame_blocks(
     return _iter_blocks(movie, blocks, progress, should_stop, desc)
 
 
-def _iter_blocks(
-    movie: Any,
+def track_blocks(
     blocks: list[FrameBlock],
-    progress: Any,
-    should_stop: Callable[[], bool] | None,
-    desc: str | None,
-) -> Iterator[tuple[FrameBlock, Any]]:
-    n_frames = int(movie.shape[0])
+    *,
+    progress: ProgressFactory | bool | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    desc: str | None = None,
+) -> Iterator[FrameBlock]:
+    """Progress and cancellation over frame blocks, for loops that produce frames themselves.
+
+    :func:`iter_frame_blocks` reads an input movie block by block; a producer with no input
+    (a simulator, a writer fed by a computation) walks :func:`frame_blocks` through this instead
+    and gets the same progress and ``should_stop`` behaviour.
+
+    Parameters
+    ----------
+    blocks : list of FrameBlock
+        From :func:`frame_blocks`; the progress total is the last block's ``stop``.
+    progress, should_stop, desc
+        As in :func:`iter_frame_blocks`.
+
+    Yields
+    ------
+    FrameBlock
+        Each block, after ``should_stop`` said to go on; progress advances once the consumer
+        asks for the next block.
+    """
+    n_frames = blocks[-1].stop if blocks else 0
     bar = _Progress(progress, n_frames, desc)
     done = 0
     try:
@@ -335,17 +355,36 @@ def _iter_blocks(
                 raise OperationCancelled(
                     f"operation cancelled{label} after {done} of {n_frames} frames"
                 )
-            yield block, _read_block(movie, block.read_start, block.read_stop)
+            yield block
             done += block.n_frames
             bar.update(block.n_frames)
     except GeneratorExit:  # the consumer stopped early (break, or an error in its loop body)
         bar.close()
         raise
-    except BaseException as exc:  # cancelled, or reading failed: close the bar, then re-raise
+    except BaseException as exc:  # cancelled, or the consumer failed: close the bar, re-raise
         bar.close((type(exc), exc, exc.__traceback__))
         raise
     else:
         bar.close()
+
+
+def _iter_blocks(
+    movie: Any,
+    blocks: list[FrameBlock],
+    progress: Any,
+    should_stop: Callable[[], bool] | None,
+    desc: str | None,
+) -> Iterator[tuple[FrameBlock, Any]]:
+    tracked = track_blocks(blocks, progress=progress, should_stop=should_stop, desc=desc)
+    try:
+        for block in tracked:
+            try:
+                array = _read_block(movie, block.read_start, block.read_stop)
+            except Exception as exc:  # reading failed: the tracker closes its bar, re-raises
+                tracked.throw(exc)
+            yield block, array
+    finally:
+        tracked.close()  # the consumer stopped early: close the progress bar now
 
 
 def _check_result(result: Any, block_array: Any, func: Callable) -> None:

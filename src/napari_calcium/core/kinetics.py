@@ -105,7 +105,9 @@ def kernel_peak_time_s(tau_rise_s: float, tau_decay_s: float) -> float:
     ``t* = τd τr ln(τd/τr) / (τd - τr)``.
     """
     _check_taus(tau_rise_s, tau_decay_s)
-    return tau_decay_s * tau_rise_s * math.log(tau_decay_s / tau_rise_s) / (tau_decay_s - tau_rise_s)
+    return (
+        tau_decay_s * tau_rise_s * math.log(tau_decay_s / tau_rise_s) / (tau_decay_s - tau_rise_s)
+    )
 
 
 def double_exponential(t_s: np.ndarray, tau_rise_s: float, tau_decay_s: float) -> np.ndarray:

@@ -30,7 +30,7 @@ from scipy import fft as sp_fft
 from scipy import sparse
 
 from ..errors import ParameterError
-from .chunking import frame_blocks
+from .chunking import frame_blocks, track_blocks
 from .kinetics import INDICATORS, get_indicator
 from .synthetic_scene import (
     STREAM_CELLS,
@@ -196,8 +196,26 @@ def _check_range(name: str, value: Any) -> tuple[float, float]:
 class _Renderer:
     """Renders any range of frames from the (small) precomputed scene; picklable for dask."""
 
-    def __init__(self, *, seed, shape, pad, weights, f0, calcium, occlusion, neuropil, background,
-                 bleaching, shifts, noise, offset_adu, adu_per_photon, read_noise_adu, max_adu):
+    def __init__(
+        self,
+        *,
+        seed,
+        shape,
+        pad,
+        weights,
+        f0,
+        calcium,
+        occlusion,
+        neuropil,
+        background,
+        bleaching,
+        shifts,
+        noise,
+        offset_adu,
+        adu_per_photon,
+        read_noise_adu,
+        max_adu,
+    ):
         self.seed = seed
         self.shape = shape
         self.pad = pad
@@ -425,12 +443,13 @@ def simulate_recording(
         raise ParameterError(f"bit_depth must be between 8 and 16, got {bit_depth}")
 
     # --- scene: cells on a canvas with a margin for motion
-    pad = int(math.ceil(motion_px)) + 16 if motion_px > 0 else 0
+    pad = math.ceil(motion_px) + 16 if motion_px > 0 else 0
     canvas = (shape[0] + 2 * pad, shape[1] + 2 * pad)
     visible = (pad, pad + shape[0], pad, pad + shape[1])
     rng_cells = rng_for(seed, STREAM_CELLS)
-    cells = make_cells(rng_cells, n_neurons, canvas_shape=canvas, visible=visible,
-                       diameter_px=diameter_px)
+    cells = make_cells(
+        rng_cells, n_neurons, canvas_shape=canvas, visible=visible, diameter_px=diameter_px
+    )
     f0 = np.exp(rng_cells.uniform(np.log(f0_lo), np.log(f0_hi), n_neurons))
     amps = amp * rng_cells.lognormal(-0.5 * 0.3**2, 0.3, n_neurons)
 
@@ -452,8 +471,13 @@ def simulate_recording(
     # --- neuropil, background, bleaching, motion
     rng_np = rng_for(seed, STREAM_NEUROPIL)
     npl = make_neuropil(
-        rng_np, canvas_shape=canvas, origin=(-pad, -pad), n_frames=n_frames, frame_rate_hz=fs,
-        diameter_px=diameter_px, level_photons=neuropil_photons if neuropil else 0.0,
+        rng_np,
+        canvas_shape=canvas,
+        origin=(-pad, -pad),
+        n_frames=n_frames,
+        frame_rate_hz=fs,
+        diameter_px=diameter_px,
+        level_photons=neuropil_photons if neuropil else 0.0,
         population_activity=calcium.mean(axis=0) if n_neurons else np.zeros(n_frames),
     )
     smooth = smooth_field(rng_np, canvas, 2 * diameter_px, origin=(-pad, -pad))
@@ -465,10 +489,22 @@ def simulate_recording(
     shifts = make_motion(rng_for(seed, STREAM_MOTION), n_frames, fs, motion_px)
 
     renderer = _Renderer(
-        seed=seed, shape=shape, pad=pad, weights=cells.weights, f0=f0, calcium=calcium,
-        occlusion=occlusion, neuropil=npl, background=background, bleaching=bleaching,
-        shifts=shifts, noise=noise, offset_adu=offset_adu, adu_per_photon=gain,
-        read_noise_adu=read_noise_adu, max_adu=2 ** int(bit_depth) - 1,
+        seed=seed,
+        shape=shape,
+        pad=pad,
+        weights=cells.weights,
+        f0=f0,
+        calcium=calcium,
+        occlusion=occlusion,
+        neuropil=npl,
+        background=background,
+        bleaching=bleaching,
+        shifts=shifts,
+        noise=noise,
+        offset_adu=offset_adu,
+        adu_per_photon=gain,
+        read_noise_adu=read_noise_adu,
+        max_adu=2 ** int(bit_depth) - 1,
     )
     movie = _make_movie(renderer, n_frames, shape, params, lazy, progress, should_stop)
 
@@ -556,11 +592,8 @@ def _make_movie(renderer, n_frames, shape, params, lazy, progress, should_stop):
             meta=np.empty((0, 0, 0), np.uint16),
             name="simulate-recording-" + tokenize(sorted(params.items(), key=str)),
         )
-    from .chunking import iter_frame_blocks
-
     movie = np.empty((n_frames, *shape), np.uint16)
-    index = np.broadcast_to(np.arange(n_frames)[:, None, None], (n_frames, 1, 1))
-    for blk, _ in iter_frame_blocks(index, block_frames=block, progress=progress,
-                                    should_stop=should_stop, desc="simulating"):
+    blocks = frame_blocks(n_frames, block_frames=block)
+    for blk in track_blocks(blocks, progress=progress, should_stop=should_stop, desc="simulating"):
         movie[blk.start : blk.stop] = renderer(blk.start, blk.stop)
     return movie

@@ -138,7 +138,7 @@ def make_cells(
         phase = rng.uniform(0, 2 * np.pi, 3)
         nucleus = rng.uniform(0.0, 0.6) if rng.random() < 0.8 else 0.0
         edge = rng.uniform(0.08, 0.14)
-        half = int(math.ceil(1.6 * a)) + 1
+        half = math.ceil(1.6 * a) + 1
         cy, cx = centers[i]
         yy, xx = np.mgrid[
             max(0, int(cy) - half) : min(height, int(cy) + half + 1),
@@ -258,9 +258,9 @@ def calcium_from_spikes(
 
     Notes
     -----
-    ``exp(-(t_k - t_s)/τ) = exp(-(t_j - t_s)/τ) · γ^(k-j)`` with ``γ = exp(-1/(f τ))`` and ``t_j`` the
-    first sample at or after the spike, so each exponential is an AR(1) filter fed with exact
-    sub-frame amplitudes: O(n_frames), no truncation of the kernel.
+    ``exp(-(t_k - t_s)/τ) = exp(-(t_j - t_s)/τ) · γ^(k-j)`` with ``γ = exp(-1/(f τ))`` and
+    ``t_j`` the first sample at or after the spike, so each exponential is an AR(1) filter fed
+    with exact sub-frame amplitudes: O(n_frames), no truncation of the kernel.
     """
     t_peak = kernel_peak_time_s(tau_rise_s, tau_decay_s)
     peak = math.exp(-t_peak / tau_decay_s) - math.exp(-t_peak / tau_rise_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 from pathlib import Path
@@ -42,8 +43,10 @@ def save_ground_truth(
         if f.name == "footprints_sparse":
             csr = sparse.csr_array(value)
             arrays.update(
-                footprints_data=csr.data, footprints_indices=csr.indices,
-                footprints_indptr=csr.indptr, footprints_shape=np.asarray(csr.shape),
+                footprints_data=csr.data,
+                footprints_indices=csr.indices,
+                footprints_indptr=csr.indptr,
+                footprints_shape=np.asarray(csr.shape),
             )
         elif f.name == "spike_times_s":
             arrays["spike_times_s"] = np.concatenate([np.asarray(v) for v in value] or [[]])
@@ -55,9 +58,8 @@ def save_ground_truth(
         else:
             scalars[f.name] = _jsonable(value)
     meta = json.dumps({"format": _FORMAT, **scalars})
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, _meta=np.asarray(meta), **arrays)
+    with atomic_output(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, _meta=np.asarray(meta), **arrays)
     return Path(path)
 
 
@@ -83,11 +85,14 @@ def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
         offsets = data.pop("spike_times_offsets")
         times = data.pop("spike_times_s")
         fp = sparse.csr_array(
-            (data.pop("footprints_data"), data.pop("footprints_indices"),
-             data.pop("footprints_indptr")),
+            (
+                data.pop("footprints_data"),
+                data.pop("footprints_indices"),
+                data.pop("footprints_indptr"),
+            ),
             shape=tuple(data.pop("footprints_shape")),
         )
-        spike_times = tuple(times[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True))
+        spike_times = tuple(times[a:b] for a, b in itertools.pairwise(offsets))
         return GroundTruth(footprints_sparse=fp, spike_times_s=spike_times, **data, **meta)
     except (KeyError, ValueError, TypeError) as exc:
         raise RecordingError(path, f"not napari-calcium ground truth ({exc})") from None
