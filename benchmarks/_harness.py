@@ -206,7 +206,8 @@ def format_machine_info(info: dict[str, Any]) -> str:
     else:
         backend_text = (
             f"device={backend.get('device')} (requested {backend.get('requested')}), "
-            f"gpu_available={backend.get('gpu_available')}, cupy {backend.get('cupy')}"
+            f"gpu_available={backend.get('gpu_available')}, "
+            f"cupy {backend.get('cupy') or 'not installed'}"
         )
         if backend.get("gpu_name"):
             backend_text += f", GPU {backend['gpu_name']} (CUDA {backend.get('cuda_runtime')})"

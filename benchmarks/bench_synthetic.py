@@ -1,4 +1,4 @@
-"""Speed of the synthetic-recording generator, :func:`napari_calcium.core.synthetic.simulate_recording`.
+"""Speed of the synthetic-recording generator (``simulate_recording``).
 
 Rows (full size; ``--quick`` shrinks every size so the module finishes in seconds):
 
@@ -130,7 +130,7 @@ def run(quick: bool = False) -> list[Row]:
     del probe
     notes = (
         f"lazy=True + .compute(), dask threaded scheduler ({_dask_workers()} threads), "
-        f"{n_chunks} chunks of {chunk_frames} frames; includes scene setup"
+        f"{n_chunks} chunks of <= {chunk_frames} frames; includes scene setup"
     )
     if t_lazy.peak_rss_delta_bytes is not None:
         notes += (
