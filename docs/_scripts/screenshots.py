@@ -1,4 +1,6 @@
-"""Render the screenshots used in docs/ (run under Xvfb: ``xvfb-run -a python docs/_scripts/screenshots.py``).
+"""Render the screenshots used in docs/.
+
+Run under Xvfb: ``xvfb-run -a python docs/_scripts/screenshots.py``.
 
 Each picture is made from the plugin's own entry points, the way a user would get it.
 """
