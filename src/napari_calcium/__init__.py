@@ -20,14 +20,30 @@ from ._version import __version__
 
 # public name -> module that defines it (relative to this package)
 _LAZY: dict[str, str] = {
+    # synthetic ground truth
     "simulate_recording": ".core.synthetic",
     "SyntheticRecording": ".core.synthetic",
     "GroundTruth": ".core.synthetic",
     "INDICATORS": ".core.synthetic",
+    # compute backend and chunking
     "array_module": ".core._backend",
     "to_host": ".core._backend",
     "gpu_available": ".core._backend",
     "iter_frame_blocks": ".core.chunking",
+    # opening and saving recordings
+    "open_recording": ".io.open",
+    "Recording": ".io.metadata",
+    "RecordingMetadata": ".io.metadata",
+    "convert_recording": ".io.convert",
+    "load_binary": ".io.binary",
+    "save_binary": ".io.binary",
+    "load_images": ".io.tiff",
+    "save_images": ".io.tiff",
+    # CalSciPy-compatible Bruker helpers
+    "determine_imaging_content": ".io.bruker_compat",
+    "generate_bruker_naming_convention": ".io.bruker_compat",
+    "load_bruker_tifs": ".io.bruker_compat",
+    "repackage_bruker_tifs": ".io.convert",
     "errors": ".errors",
 }
 
@@ -38,6 +54,16 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .core._backend import array_module, gpu_available, to_host
     from .core.chunking import iter_frame_blocks
     from .core.synthetic import INDICATORS, GroundTruth, SyntheticRecording, simulate_recording
+    from .io.binary import load_binary, save_binary
+    from .io.bruker_compat import (
+        determine_imaging_content,
+        generate_bruker_naming_convention,
+        load_bruker_tifs,
+    )
+    from .io.convert import convert_recording, repackage_bruker_tifs
+    from .io.metadata import Recording, RecordingMetadata
+    from .io.open import open_recording
+    from .io.tiff import load_images, save_images
 
 
 def __getattr__(name: str) -> Any:

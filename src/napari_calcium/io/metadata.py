@@ -26,7 +26,8 @@ class RecordingMetadata:
     ----------
     source_format : str
         ``"bruker"``, ``"binary"``, ``"suite2p-binary"``, ``"tiff"``, ``"ome-tiff"``,
-        ``"imagej-tiff"``, ``"scanimage-tiff"``, ``"tiff-folder"`` or ``"napari-calcium synthetic"``.
+        ``"imagej-tiff"``, ``"scanimage-tiff"``, ``"tiff-folder"`` or
+        ``"napari-calcium synthetic"``.
     source_version : str or None
         Version of the software that wrote it (e.g. PrairieView ``"5.5.64.600"``).
     frame_period_s : float or None

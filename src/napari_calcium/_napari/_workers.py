@@ -1,0 +1,125 @@
+"""Run long work off the GUI thread, with a napari progress bar and a Cancel that works.
+
+Core functions take ``progress=`` (a tqdm-like factory) and ``should_stop=`` (a callable). Here
+they get a factory whose bars relay their updates to the GUI thread through Qt signals (napari's
+progress bars belong to the main thread), and a ``threading.Event`` as the stop flag.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from napari.qt.threading import create_worker
+from napari.utils import progress as napari_progress
+from qtpy.QtCore import QObject, Signal
+
+
+class _ProgressRelay(QObject):
+    """Lives in the GUI thread; owns the napari progress bars of one job."""
+
+    opened = Signal(int, int, str)  # bar id, total, description
+    advanced = Signal(int, int)  # bar id, n
+    closed = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bars: dict[int, Any] = {}
+        self._next = 0
+        self._lock = threading.Lock()
+        self.opened.connect(self._open)
+        self.advanced.connect(self._advance)
+        self.closed.connect(self._close)
+
+    def _open(self, bar_id: int, total: int, desc: str) -> None:
+        self._bars[bar_id] = napari_progress(total=total, desc=desc or None)
+
+    def _advance(self, bar_id: int, n: int) -> None:
+        bar = self._bars.get(bar_id)
+        if bar is not None:
+            bar.update(n)
+
+    def _close(self, bar_id: int) -> None:
+        bar = self._bars.pop(bar_id, None)
+        if bar is not None:
+            bar.close()
+
+    def close_all(self) -> None:
+        for bar_id in list(self._bars):
+            self._close(bar_id)
+
+    def factory(self, total: int, desc: str | None = None) -> _RelayedBar:
+        """tqdm-like factory, safe to call from the worker thread."""
+        with self._lock:
+            bar_id = self._next
+            self._next += 1
+        self.opened.emit(bar_id, int(total), desc or "")
+        return _RelayedBar(self, bar_id)
+
+
+class _RelayedBar:
+    def __init__(self, relay: _ProgressRelay, bar_id: int) -> None:
+        self._relay, self._id = relay, bar_id
+
+    def update(self, n: int = 1) -> None:
+        self._relay.advanced.emit(self._id, int(n))
+
+    def close(self) -> None:
+        self._relay.closed.emit(self._id)
+
+
+class Job:
+    """A running background job: ``cancel()`` asks the core function to stop between blocks."""
+
+    def __init__(self, worker, relay: _ProgressRelay, stop: threading.Event) -> None:
+        self.worker = worker
+        self._relay = relay
+        self._stop = stop
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+
+def start_job(
+    func: Callable[..., Any],
+    /,
+    *args: Any,
+    on_returned: Callable[[Any], None] | None = None,
+    on_errored: Callable[[BaseException], None] | None = None,
+    on_finished: Callable[[], None] | None = None,
+    **kwargs: Any,
+) -> Job:
+    """Run ``func(*args, progress=..., should_stop=..., **kwargs)`` in a napari thread worker.
+
+    ``on_returned`` gets the result in the GUI thread; ``on_errored`` gets the exception
+    (including :class:`~napari_calcium.errors.OperationCancelled` after ``Job.cancel()``);
+    ``on_finished`` runs last either way. Progress bars appear in napari's activity dock.
+    """
+    relay = _ProgressRelay()
+    stop = threading.Event()
+    worker = create_worker(
+        func,
+        *args,
+        progress=relay.factory,
+        should_stop=stop.is_set,
+        _start_thread=False,
+        # with our own error handler, don't also re-raise in the event loop; without one,
+        # napari shows the error as a notification
+        _ignore_errors=on_errored is not None,
+        **kwargs,
+    )
+    if on_returned is not None:
+        worker.returned.connect(on_returned)
+    if on_errored is not None:
+        worker.errored.connect(on_errored)
+    worker.finished.connect(relay.close_all)
+    if on_finished is not None:
+        worker.finished.connect(on_finished)
+    job = Job(worker, relay, stop)
+    worker.start()
+    return job

@@ -1,0 +1,1 @@
+"""napari dock widgets: thin front-ends that call core/io functions in background workers."""

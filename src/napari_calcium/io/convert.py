@@ -1,0 +1,184 @@
+"""Repackage a recording (Bruker folder, TIFFs, binary) into binary stacks or TIFF stacks."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..errors import OutputExistsError, ParameterError, RecordingError
+from .metadata import Recording
+from .open import open_recording
+
+__all__ = ["CONVERT_TARGETS", "convert_recording", "repackage_bruker_tifs"]
+
+CONVERT_TARGETS = ("binary", "tiff")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "channel"
+
+
+def _select(names: Sequence, wanted: Sequence | None, what: str, source: Path) -> list:
+    if wanted is None:
+        return list(names)
+    out = []
+    for w in wanted:
+        if isinstance(w, int) and not isinstance(w, bool):
+            if not 0 <= w < len(names):
+                raise ParameterError(
+                    f"{what} index {w} is out of range: {source} has {len(names)} {what}s "
+                    f"({list(names)}); indices are zero-based"
+                )
+            out.append(names[w])
+        elif w in names:
+            out.append(w)
+        else:
+            raise ParameterError(f"{what} {w!r} is not in {source} (it has {list(names)})")
+    return out
+
+
+def convert_recording(
+    source: str | os.PathLike | Recording,
+    output_folder: str | os.PathLike,
+    *,
+    to: str = "tiff",
+    channels: Sequence[str | int] | None = None,
+    planes: Sequence[int] | None = None,
+    size_cap_gb: float = 3.9,
+    overwrite: bool = False,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Path]:
+    """Write each channel (and plane) of a recording as a ``(frames, y, x)`` stack.
+
+    Parameters
+    ----------
+    source : path or Recording
+        Anything :func:`~napari_calcium.open_recording` opens, or an opened recording.
+    output_folder : path
+        Created if missing. Outputs are named ``<recording>_<channel>[_plane<k>]`` with
+        ``.bin``/``.json`` (``to="binary"``) or ``.tif`` (``to="tiff"``, split into parts at
+        ``size_cap_gb``).
+    to : {"tiff", "binary"}
+        Output format.
+    channels : sequence of str or int, optional
+        Channel names or zero-based indices; all channels by default.
+    planes : sequence of int, optional
+        Zero-based planes of a multi-plane recording; all by default (one stack per plane).
+    size_cap_gb : float
+        Largest TIFF file, in GB (10⁹ bytes), before splitting (CalSciPy's 3.9 by default).
+    overwrite : bool
+        Replace existing outputs. Without it, any existing output stops the conversion before
+        anything is written. If the conversion fails or is cancelled, every file it wrote is
+        removed (each file is written under a temporary name and renamed when complete).
+    progress, should_stop : callable, optional
+        tqdm-like factory and cancellation callback, passed to each writer.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (for binary, the ``.bin`` files; their ``.json`` sits beside each).
+
+    Notes
+    -----
+    Frame period and pixel size travel into each output so that it opens again with the same
+    timing and scale. Frames are read and written block by block, so recordings larger than RAM
+    convert in bounded memory.
+    """
+    if to not in CONVERT_TARGETS:
+        raise ParameterError(f"to={to!r} must be one of {CONVERT_TARGETS}")
+    rec = source if isinstance(source, Recording) else open_recording(source)
+    out = Path(output_folder)
+    if out.exists() and not out.is_dir():
+        raise RecordingError(out, "exists and is not a folder")
+    meta = rec.metadata
+    chosen = _select(list(rec.channels), channels, "channel", rec.path)
+    n_planes = int(rec.movie.shape[1]) if rec.movie.ndim == 4 else 1
+    plane_ids = (
+        _select(list(range(n_planes)), planes, "plane", rec.path) if n_planes > 1 else [None]
+    )
+    if n_planes == 1 and planes not in (None, [0], (0,)):
+        raise ParameterError(f"planes={planes!r}: {rec.path} has a single plane")
+    stem = _safe(rec.path.stem if rec.path.is_file() else rec.path.name)
+    jobs = []
+    for ch in chosen:
+        for z in plane_ids:
+            name = f"{stem}_{_safe(ch)}" + (f"_plane{z}" if z is not None else "")
+            movie = rec.channels[ch] if z is None else rec.channels[ch][:, z]
+            jobs.append((name, movie))
+    suffixes = (".bin", ".json") if to == "binary" else (".tif",)
+    if not overwrite:
+        for name, _ in jobs:
+            for suffix in suffixes:
+                if (out / (name + suffix)).exists():
+                    raise OutputExistsError(out / (name + suffix))
+    out.mkdir(parents=True, exist_ok=True)
+    kw = {
+        "frame_rate_hz": meta.frame_rate_hz,
+        "pixel_size_um": meta.pixel_size_um,
+        "overwrite": overwrite,
+        "progress": progress,
+        "should_stop": should_stop,
+    }
+    written: list[Path] = []
+    try:
+        for name, movie in jobs:
+            if to == "binary":
+                from .binary import save_binary
+
+                save_binary(out / (name + ".bin"), movie, **kw)
+                written += [out / (name + ".bin"), out / (name + ".json")]
+            else:
+                from .tiff import save_images
+
+                written += list(save_images(out / (name + ".tif"), movie, size_cap_gb, **kw))
+    except BaseException:
+        # all or nothing: a failed or cancelled conversion removes what it wrote
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return [p for p in written if p.suffix != ".json"]
+
+
+def repackage_bruker_tifs(
+    input_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    channel: int = 0,
+    plane: int = 0,
+    *,
+    overwrite: bool = False,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Path]:
+    """CalSciPy-compatible: repackage one channel and plane of a Bruker folder into TIFF stacks.
+
+    Parameters
+    ----------
+    input_folder : path
+        PrairieView folder of single-frame ``.ome.tif`` files.
+    output_folder : path
+        Folder for the stacks (split below 4 GB, 3.9 GB each).
+    channel, plane : int
+        Zero-based channel and plane, as in CalSciPy.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The stacks written. (CalSciPy returns None.)
+    """
+    rec = open_recording(input_folder, format="bruker")
+    planes = [plane] if rec.movie.ndim == 4 else None
+    if rec.movie.ndim == 3 and plane != 0:
+        raise ParameterError(f"plane={plane}: {input_folder} has a single plane")
+    return convert_recording(
+        rec,
+        output_folder,
+        to="tiff",
+        channels=[channel],
+        planes=planes,
+        overwrite=overwrite,
+        progress=progress,
+        should_stop=should_stop,
+    )
