@@ -20,7 +20,7 @@ SHAPE = (6, 8)
 
 def need(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"real test data not found at {path} (expected ../shared/data beside the repo)")
+        pytest.fail(f"real test data not found at {path} (expected ../shared/data beside the repo)")
     return path
 
 
