@@ -33,7 +33,37 @@ def sample_recording() -> None:
     viewer.close()
 
 
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def bruker_folder() -> None:
+    """A real 4-plane PrairieView T-series dropped into napari, with the Convert widget docked."""
+    folder = (
+        SHARED
+        / "bruker_calscipy_4plane_tseries"
+        / "reg1_x300_y009n_z1425t1530_p110t131_APr_VSleft-007"
+    )
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1400, 860)
+    (layer,) = viewer.open(str(folder), plugin="napari-calcium")
+    # a mean over all 30 volumes (napari's thick slicing): single resonant frames are photon-sparse
+    layer.projection_mode = "mean"
+    viewer.dims.set_point(1, 2 * layer.scale[1])  # third plane
+    viewer.dims.thickness = (layer.data.shape[0] * layer.scale[0] * 2, 0, 0, 0)
+    mean_image = np.asarray(layer.data[:, 2].mean(axis=0))
+    layer.contrast_limits = tuple(float(v) for v in np.percentile(mean_image, (1, 99.7)))
+    viewer.scale_bar.visible = True
+    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", "Convert recording")
+    widget.source.value = folder
+    widget.output.value = Path("~/converted").expanduser()
+    napari.qt.get_qapp().processEvents()
+    shot = viewer.screenshot(path=str(OUT / "bruker_folder.png"), canvas_only=False, flash=False)
+    assert np.asarray(shot)[..., :3].std() > 10, "blank screenshot"
+    viewer.close()
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     sample_recording()
+    bruker_folder()
     print("wrote", *sorted(p.name for p in OUT.glob("*.png")), file=sys.stderr)
