@@ -148,3 +148,20 @@ def test_writer_functions_directly(tmp_path):
     files = write_tiff(str(tmp_path / "a.tif"), movie, {})
     assert files == [str(tmp_path / "a.tif")]
     assert nc.open_recording(tmp_path / "a.tif").metadata.frame_period_s is None  # not invented
+
+
+@pytest.mark.gui
+def test_folder_preference_documented_in_io_md_works(make_napari_viewer):
+    """docs/io.md: extension2reader {"*/": "napari-calcium"} makes dropped folders ours."""
+    from napari.settings import get_settings
+
+    settings = get_settings().plugins
+    before = dict(settings.extension2reader)
+    try:
+        settings.extension2reader = {**before, "*/": "napari-calcium"}
+        viewer = make_napari_viewer()
+        # plugin=None is what drag-and-drop and File > Open do: use the preference
+        layers = viewer.open(str(shared_data(*FOUR_PLANE)), plugin=None)
+        assert len(layers) == 1 and layers[0].metadata["napari_calcium"]["source_format"] == "bruker"
+    finally:
+        settings.extension2reader = before
