@@ -162,6 +162,7 @@ def test_folder_preference_documented_in_io_md_works(make_napari_viewer):
         viewer = make_napari_viewer()
         # plugin=None is what drag-and-drop and File > Open do: use the preference
         layers = viewer.open(str(shared_data(*FOUR_PLANE)), plugin=None)
-        assert len(layers) == 1 and layers[0].metadata["napari_calcium"]["source_format"] == "bruker"
+        assert len(layers) == 1
+        assert layers[0].metadata["napari_calcium"]["source_format"] == "bruker"
     finally:
         settings.extension2reader = before
