@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["length_um", "ome_fields", "scanimage_fields", "scanimage_layout", "tiff_metadata"]
+__all__ = [
+    "channels_as_frames",
+    "length_um",
+    "ome_fields",
+    "scanimage_fields",
+    "scanimage_layout",
+    "tiff_metadata",
+]
 
 _LENGTH_UM = {
     "um": 1.0, "µm": 1.0, "μm": 1.0, "\\u00b5m": 1.0, "micron": 1.0, "microns": 1.0,
@@ -282,3 +289,25 @@ def tiff_metadata(tif: Any, series: Any, axes: str, page_shape: tuple) -> dict:
         extra["resolution_tags"] = {"y": res[0], "x": res[1], "unit": int(page.resolutionunit)}
     fields["extra"] = extra
     return fields
+
+
+#: more "channels" than this, with no time or z axis, is a movie saved without axes
+MAX_CHANNELS = 8
+
+
+def channels_as_frames(axes: str, shape: tuple, meta: dict) -> str:
+    """Read a ``CYX`` stack of many "channels" as frames.
+
+    ``tifffile.imwrite(path, movie, imagej=True)`` without ``metadata={"axes": "TYX"}`` stores a
+    ``(frames, y, x)`` movie as channels; no calcium recording has dozens of channels, so such a
+    stack is read as frames (and ``extra["axes_reinterpreted"]`` says so).
+    """
+    sizes = dict(zip(axes, shape, strict=True))
+    lead = {a for a, n in sizes.items() if a not in "YX" and n > 1}
+    if lead == {"C"} and sizes["C"] > MAX_CHANNELS:
+        meta.setdefault("extra", {})["axes_reinterpreted"] = (
+            f"{axes} with {sizes['C']} channels read as {axes.replace('C', 'T')} (frames)"
+        )
+        meta.pop("channel_names", None)
+        return axes.replace("C", "T")
+    return axes

@@ -39,7 +39,7 @@ from ._common import (
     tifffile_warnings,
     token,
 )
-from ._tiff_metadata import scanimage_layout, tiff_metadata
+from ._tiff_metadata import channels_as_frames, scanimage_layout, tiff_metadata
 from .metadata import Recording, RecordingMetadata
 
 __all__ = ["load_images", "open_tiff", "open_tiff_folder", "save_images", "write_tiff_stack"]
@@ -155,28 +155,6 @@ def _arrange(path: Path, movie: Any, axes: str) -> tuple[list[Any], int]:
     return [movie[..., c, :, :] for c in range(movie.shape[-3])], n_planes
 
 
-#: more "channels" than this, with no time or z axis, is a movie saved without axes
-MAX_CHANNELS = 8
-
-
-def _channels_as_frames(axes: str, shape: tuple, meta: dict) -> str:
-    """Read a ``CYX`` stack of many "channels" as frames.
-
-    ``tifffile.imwrite(path, movie, imagej=True)`` without ``metadata={"axes": "TYX"}`` stores a
-    ``(frames, y, x)`` movie as channels; no calcium recording has dozens of channels, so such a
-    stack is read as frames (and ``extra["axes_reinterpreted"]`` says so).
-    """
-    sizes = dict(zip(axes, shape, strict=True))
-    lead = {a for a, n in sizes.items() if a not in "YX" and n > 1}
-    if lead == {"C"} and sizes["C"] > MAX_CHANNELS:
-        meta.setdefault("extra", {})["axes_reinterpreted"] = (
-            f"{axes} with {sizes['C']} channels read as {axes.replace('C', 'T')} (frames)"
-        )
-        meta.pop("channel_names", None)
-        return axes.replace("C", "T")
-    return axes
-
-
 def open_tiff(path: str | os.PathLike) -> Recording:
     """Open a TIFF stack lazily: multipage, BigTIFF, ImageJ, OME or ScanImage.
 
@@ -212,7 +190,7 @@ def open_tiff(path: str | os.PathLike) -> Recording:
     stat = path.stat()
     name = "tiff-" + token(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     source = lazy_array(info["source"], name)
-    axes = _channels_as_frames(info["axes"], source.shape, meta)
+    axes = channels_as_frames(info["axes"], source.shape, meta)
     movies, n_planes = _arrange(path, source, axes)
     names = meta.pop("channel_names", None) or ()
     if len(names) != len(movies) or len(set(names)) != len(names):
