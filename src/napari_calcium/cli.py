@@ -105,7 +105,7 @@ def _demo(args: argparse.Namespace) -> int:
         "shifts (napari_calcium.io.groundtruth.load_ground_truth)"
     )
     print("  recording.json     acquisition metadata and simulation parameters")
-    print(f"Open it with: napari {movie_path}")
+    print(f"Open it in napari with: napari --plugin napari-calcium {movie_path}")
     return 0
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "MappedArray",
     "TiffPages",
     "check_movie",
+    "finite",
     "lazy_array",
     "pixel_pair",
     "positive_float",
@@ -103,12 +104,20 @@ def token(*parts: Any) -> str:
     return tokenize(*parts)
 
 
+def finite(value: numbers.Real) -> bool:
+    """``math.isfinite`` that is False (not OverflowError) for an int beyond the float range."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # e.g. 10**400 in a JSON sidecar or a pickled ops dict
+        return False
+
+
 def positive_float(value: Any, what: str, where: Path | None = None) -> float | None:
     """A finite number > 0, or None; ParameterError (MetadataError with `where`) otherwise."""
     if value is None:
         return None
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
+    if not ok or not finite(value) or value <= 0:
         problem = f"{what} must be a positive number, got {value!r}"
         raise MetadataError(where, problem) if where else ParameterError(problem)
     return float(value)

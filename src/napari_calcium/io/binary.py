@@ -28,7 +28,15 @@ import numpy as np
 from ..core.chunking import iter_frame_blocks
 from ..errors import MetadataError, OutputExistsError, ParameterError, RecordingError
 from ._atomic import atomic_output
-from ._common import MappedArray, check_movie, lazy_array, pixel_pair, positive_float, token
+from ._common import (
+    MappedArray,
+    check_movie,
+    finite,
+    lazy_array,
+    pixel_pair,
+    positive_float,
+    token,
+)
 from .metadata import Recording, RecordingMetadata
 
 __all__ = ["load_binary", "open_binary", "open_suite2p_binary", "save_binary"]
@@ -48,7 +56,7 @@ def _positive_int(value: Any, what: str, where: Path) -> int | None:
     if value is None or (isinstance(value, numbers.Integral) and value == -1):
         return None
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not float(value).is_integer() or value <= 0:
+    if not ok or not finite(value) or not float(value).is_integer() or value <= 0:
         raise MetadataError(where, f"{what} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -283,6 +291,9 @@ def open_binary(
     known |= {"pixel_size_um", "z_step_um", "bit_depth"}
     extra = {k: v for k, v in meta.items() if k not in known}
     extra.update(bin_file=bin_path.name, json_file=json_path.name, dtype=file_dtype.name)
+    bit_depth = _positive_int(meta.get("bit_depth"), "bit_depth", where)
+    if bit_depth is not None and bit_depth > 64:  # napari's contrast limits are 2**bit_depth
+        raise MetadataError(where, f"bit_depth must be 1..64, got {bit_depth}")
     metadata = RecordingMetadata(
         source_format="binary",
         frame_period_s=period,
@@ -291,7 +302,7 @@ def open_binary(
         z_step_um=positive_float(meta.get("z_step_um"), "z_step_um", where),
         n_planes=shape[1] if len(shape) == 4 else 1,
         channel_names=("Ch1",),
-        bit_depth=_positive_int(meta.get("bit_depth"), "bit_depth", where),
+        bit_depth=bit_depth,
         extra=extra,
     )
     name = "binary-" + token(str(bin_path.resolve()), bin_path.stat().st_mtime_ns, shape)
@@ -520,11 +531,16 @@ def open_suite2p_binary(
                 f"Lx={lx} (int16), which needs a multiple of {frame_bytes} bytes"
                 + (f" = {n * frame_bytes}" if nframes is not None else "")
             )  # fmt: skip
+        if channels and n != next(iter(channels.values())).shape[0]:
+            raise RecordingError(
+                file, f"{file.name} holds {n} frames but {files[0].name} "
+                f"{next(iter(channels.values())).shape[0]}; the channels must be equally long"
+            )  # fmt: skip
         name = "suite2p-" + token(str(file.resolve()), file.stat().st_mtime_ns, n, ly, lx)
         channels[file.stem] = lazy_array(MappedArray(file, "<i2", (n, ly, lx)), name)
     n_frames = next(iter(channels.values())).shape[0]
     fs = ops.get("fs")
-    ok = isinstance(fs, numbers.Real) and not isinstance(fs, bool) and math.isfinite(fs) and fs > 0
+    ok = isinstance(fs, numbers.Real) and not isinstance(fs, bool) and finite(fs) and fs > 0
     period = 1.0 / float(fs) if ok else None
     extra = {k: _plain(ops[k]) for k in _SUITE2P_EXTRA if k in ops and _plain(ops[k]) is not None}
     extra.update(bin_file=bin_path.name, ops_file=ops_path.name)

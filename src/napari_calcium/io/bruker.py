@@ -121,14 +121,19 @@ def _parse_shard(elem: ET.Element | None) -> dict[str, str]:
 
 def _num(text: str | None, kind: type = float) -> Any:
     try:
-        return kind(text) if text is not None else None
+        value = kind(text) if text is not None else None
     except (TypeError, ValueError):
         return None
+    if kind is int and value is not None and not -(2**63) <= value < 2**63:
+        return None  # garbage like "18446744073709551616": no int64 frame table holds it
+    return value
 
 
 def _sniff_root(path: Path) -> str | None:
     """Root element name of an XML file from its first bytes (None if not XML / unreadable)."""
     try:
+        if not path.is_file():  # a FIFO (or device) named .xml/.env would block open()
+            return None
         with open(path, "rb") as fh:
             head = fh.read(4096)
     except OSError:

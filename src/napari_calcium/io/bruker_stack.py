@@ -290,7 +290,8 @@ def _probe(path: Path, page: int, *, from_xml: bool) -> tuple[tuple[int, int], n
         raise RecordingError(
             path, f"is not a readable TIFF ({type(exc).__name__}: {exc})"
         ) from None
-    if len(shape) != 2 or min(shape) < 1 or dtype is None:
+    whole = all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape)  # tags can hold junk
+    if len(shape) != 2 or not whole or dtype is None:
         raise RecordingError(
             path, f"holds images of shape {shape}; expected 2-D single-channel frames"
         )

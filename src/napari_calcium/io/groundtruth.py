@@ -80,7 +80,7 @@ def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
         raise RecordingError(path, f"not a readable .npz file ({exc})") from None
     try:
         meta = json.loads(str(data.pop("_meta")))
-        if meta.pop("format") != _FORMAT:
+        if not isinstance(meta, dict) or meta.pop("format", None) != _FORMAT:
             raise ValueError("unknown format")
         offsets = data.pop("spike_times_offsets")
         times = data.pop("spike_times_s")
