@@ -121,3 +121,12 @@ def test_ground_truth_bad_files(tmp_path):
     np.savez(other, a=np.arange(3))
     with pytest.raises(RecordingError, match=r"other\.npz: not napari-calcium ground truth"):
         load_ground_truth(other)
+
+
+def test_save_images_into_a_missing_folder_is_our_error(tmp_path):
+    from napari_calcium.io.tiff import save_images
+
+    movie = np.zeros((3, 4, 4), np.uint16)
+    with pytest.raises(RecordingError, match="output folder does not exist"):
+        save_images(tmp_path / "missing" / "x.tif", movie)
+    assert not (tmp_path / "missing").exists()

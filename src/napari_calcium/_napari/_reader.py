@@ -49,6 +49,8 @@ def middle_frame_range(movie: Any) -> tuple[float, float]:
     The middle frame is the one napari shows first, so no other part of the movie is touched.
     """
     frame = np.asarray(movie[movie.shape[0] // 2])
+    if frame.dtype == bool:  # 1-bit TIFFs: percentiles need numbers
+        frame = frame.astype(np.uint8)
     lo, hi = (float(v) for v in np.percentile(frame, (0.1, 99.9)))
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 

@@ -129,7 +129,10 @@ def pixel_pair(value: Any, where: Path | None = None) -> tuple[float, float] | N
         return None
     if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2:
         py, px = (positive_float(v, "pixel_size_um", where) for v in value)
-        return (py, px)  # type: ignore[return-value]
+        if py is None or px is None:  # [None, 1]: half a pixel size is none
+            problem = f"pixel_size_um must be two positive numbers, got {value!r}"
+            raise MetadataError(where, problem) if where else ParameterError(problem)
+        return (py, px)
     size = positive_float(value, "pixel_size_um (a number or a (y, x) pair)", where)
     return (size, size)  # type: ignore[return-value]
 

@@ -125,6 +125,7 @@ def bruker_metadata(series: BrukerSeries) -> RecordingMetadata:
         period, source = volume_period, "repetitionPeriod"
         if stamps is None:
             stamps = (series.cycles - 1) * period  # cycle 1 starts at 0 s
+    depth = num("bitDepth", int)  # 1e300 would make napari compute 2**depth for its limits
     pixel = (num("micronsPerPixel/YAxis"), num("micronsPerPixel/XAxis"))
     if series.layout == "linescan" or None in pixel or min(pixel) <= 0:
         pixel = None  # a linescan's y is time; a zero/negative size is not a size
@@ -175,7 +176,7 @@ def bruker_metadata(series: BrukerSeries) -> RecordingMetadata:
         z_step_um=z_step,
         n_planes=series.n_planes,
         channel_names=series.channel_names,
-        bit_depth=num("bitDepth", int),
+        bit_depth=depth if depth is not None and 0 < depth <= 64 else None,
         extra={k: v for k, v in extra.items() if v is not None and not k.startswith("_")},
     )
 
@@ -280,6 +281,7 @@ def _probe(path: Path, page: int, *, from_xml: bool) -> tuple[tuple[int, int], n
             tpage = tif.pages[page]
             shape, dtype = tuple(tpage.shape), tpage.dtype
             ends = [o + c for o, c in zip(tpage.dataoffsets, tpage.databytecounts, strict=False)]
+            stored = sum(tpage.databytecounts) if tpage.compression == 1 else None
             software = str(tif.pages[0].software or "")
         size = path.stat().st_size
     except RecordingError:
@@ -299,6 +301,12 @@ def _probe(path: Path, page: int, *, from_xml: bool) -> tuple[tuple[int, int], n
         raise RecordingError(
             path, f"is truncated: its pixel data ends at byte {max(ends)} but the file has {size}"
         )
+    need = math.prod(shape) * np.dtype(dtype).itemsize
+    if stored is not None and stored < need:  # uncompressed: the header's size is a lie
+        raise RecordingError(
+            path, f"is damaged: a {shape[0]}x{shape[1]} {dtype} frame needs {need} bytes but "
+            f"its strips hold {stored}"
+        )  # fmt: skip
     return shape, np.dtype(dtype), software
 
 

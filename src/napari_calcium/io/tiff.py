@@ -482,6 +482,8 @@ def write_tiff_stack(
 def _images_target(path: Path) -> Path:
     """CalSciPy's rule: a ``.tif``/``.tiff`` path is the file, anything else a folder."""
     if path.suffix.lower() in TIFF_SUFFIXES:
+        if not path.parent.is_dir():
+            raise RecordingError(path.parent, "output folder does not exist; create it first")
         return path
     if path.exists() and not path.is_dir():
         raise RecordingError(path, "exists and is not a folder; give a .tif path or a folder")
