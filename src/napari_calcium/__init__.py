@@ -30,6 +30,30 @@ _LAZY: dict[str, str] = {
     "to_host": ".core._backend",
     "gpu_available": ".core._backend",
     "iter_frame_blocks": ".core.chunking",
+    # movie processing
+    "median_filter": ".core.filters",
+    "gaussian_filter": ".core.filters",
+    "uniform_filter": ".core.filters",
+    "motion_correct": ".core.registration",
+    "estimate_shifts": ".core.registration",
+    "apply_shifts": ".core.registration",
+    "build_template": ".core.registration",
+    "MotionCorrectionResult": ".core.registration",
+    "ShiftEstimate": ".core.registration",
+    "project": ".core.projections",
+    "projections": ".core.projections",
+    "correlation_image": ".core.projections",
+    "pnr_image": ".core.projections",
+    "correlation_pnr": ".core.projections",
+    "CorrelationPNR": ".core.projections",
+    "bin_frames": ".core.reshape",
+    "bin_pixels": ".core.reshape",
+    "crop": ".core.reshape",
+    "Cropped": ".core.reshape",
+    "detrend": ".core.detrend",
+    "debleach": ".core.detrend",
+    "Debleached": ".core.detrend",
+    "movie_dff": ".core.detrend",
     # opening and saving recordings
     "open_recording": ".io.open",
     "Recording": ".io.metadata",
@@ -53,6 +77,25 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from . import errors
     from .core._backend import array_module, gpu_available, to_host
     from .core.chunking import iter_frame_blocks
+    from .core.detrend import Debleached, debleach, detrend, movie_dff
+    from .core.filters import gaussian_filter, median_filter, uniform_filter
+    from .core.projections import (
+        CorrelationPNR,
+        correlation_image,
+        correlation_pnr,
+        pnr_image,
+        project,
+        projections,
+    )
+    from .core.registration import (
+        MotionCorrectionResult,
+        ShiftEstimate,
+        apply_shifts,
+        build_template,
+        estimate_shifts,
+        motion_correct,
+    )
+    from .core.reshape import Cropped, bin_frames, bin_pixels, crop
     from .core.synthetic import INDICATORS, GroundTruth, SyntheticRecording, simulate_recording
     from .io.binary import load_binary, save_binary
     from .io.bruker_compat import (
