@@ -62,8 +62,44 @@ def bruker_folder() -> None:
     viewer.close()
 
 
+def processing() -> None:
+    """Summary images and motion correction widgets on a moving synthetic recording."""
+    import napari_calcium as nc
+
+    rec = nc.simulate_recording(n_frames=600, shape=(192, 192), n_neurons=40, motion_px=3, seed=2)
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1400, 860)
+    movie = viewer.add_image(
+        rec.movie,
+        name="moving movie",
+        scale=(1 / 30, 1, 1),
+        metadata={"napari_calcium": rec.metadata},
+    )
+    corrected = nc.motion_correct(rec.movie, max_shift_px=8)
+    viewer.add_image(
+        corrected.movie,
+        name="registered",
+        scale=movie.scale,
+        metadata={"napari_calcium": rec.metadata},
+    )
+    cp = nc.correlation_pnr(corrected.movie, gaussian_sigma_px=3, threshold_sigma=3)
+    viewer.add_image(cp.correlation, name="correlation image", colormap="magma")
+    viewer.grid.enabled = True
+    viewer.grid.shape = (1, 3)
+    viewer.window.add_plugin_dock_widget("napari-calcium", "Motion correction")
+    viewer.window.add_plugin_dock_widget("napari-calcium", "Summary images")
+    viewer.dims.set_point(0, 10.0)
+    napari.qt.get_qapp().processEvents()
+    viewer.reset_view()
+    napari.qt.get_qapp().processEvents()
+    shot = viewer.screenshot(path=str(OUT / "processing.png"), canvas_only=False, flash=False)
+    assert np.asarray(shot)[..., :3].std() > 10, "blank screenshot"
+    viewer.close()
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     sample_recording()
     bruker_folder()
+    processing()
     print("wrote", *sorted(p.name for p in OUT.glob("*.png")), file=sys.stderr)
