@@ -10,8 +10,8 @@
 # Idempotent: an existing venv is reused, pip skips what is already installed, and running it again
 # only picks up changes to pyproject.toml.
 #
-# Why CalSciPy is not simply in the `bench` extra: calscipy 0.8.3 declares PPVD (not installable
-# from PyPI: "No matching distribution found for PPVD"), slmsuite, PyQt6, ipykernel, seaborn,
+# Why CalSciPy is not simply in the `bench` extra: calscipy 0.8.3 declares PPVD (not on PyPI:
+# "No matching distribution found for PPVD"), slmsuite, PyQt6, ipykernel, seaborn,
 # scikit-learn, opencv-python and pillow<=9.4.0 as hard requirements, so `pip install calscipy`
 # fails to resolve. Its Bruker reader needs far less. The `bench` extra in pyproject.toml lists what
 # `import CalSciPy.bruker` imports at run time (importlib-metadata, pandas, tqdm, imageio + pillow,

@@ -237,10 +237,19 @@ def load_bruker_tifs(
     for c in range(len(names)) if channel is None else [int(channel)]:
         movie = rec.channels[names[c]]
         if n_planes == 1:
-            out.append(np.asarray(movie.compute()))
-            continue
-        planes = range(n_planes) if plane is None else [int(plane)]
-        data = np.asarray(movie.compute() if plane is None else movie[:, int(plane)].compute())
-        out.extend(np.ascontiguousarray(data[:, p]) if plane is None else data for p in planes)
-        del data
+            out.append(_read_whole(movie))
+        elif plane is not None:
+            out.append(_read_whole(movie[:, int(plane)]))
+        else:  # every plane: one read of the volumes; each plane is a view into it
+            volumes = _read_whole(movie)
+            out.extend(volumes[:, p] for p in range(n_planes))
     return tuple(out)
+
+
+def _read_whole(movie) -> np.ndarray:
+    """Read a lazy movie into one preallocated array (``compute()`` would hold it twice)."""
+    import dask.array as da
+
+    dst = np.empty(movie.shape, movie.dtype)
+    da.store(movie, dst, lock=False)
+    return dst
