@@ -30,8 +30,7 @@ def test_job_reports_progress_and_returns(qtbot):
 
     results = []
     job = start_job(_slow_job, 5, on_returned=results.append)
-    with qtbot.waitSignal(job.worker.finished, timeout=10_000):
-        pass
+    qtbot.waitUntil(lambda: job.done, timeout=10_000)
     assert results == [50]
 
 
@@ -42,8 +41,7 @@ def test_job_cancel_stops_between_blocks(qtbot):
     job = start_job(_slow_job, 500, on_returned=results.append, on_errored=errors.append)
     qtbot.wait(100)
     job.cancel()
-    with qtbot.waitSignal(job.worker.finished, timeout=10_000):
-        pass
+    qtbot.waitUntil(lambda: job.done, timeout=10_000)
     assert results == [] and len(errors) == 1 and isinstance(errors[0], OperationCancelled)
     assert "after" in str(errors[0]) and "of 5000 frames" in str(errors[0])
 
@@ -57,8 +55,7 @@ def test_convert_widget_from_the_plugins_menu(make_napari_viewer, qtbot, tmp_pat
     widget.target.value = "binary"
     job = widget.start()
     assert not widget.run_button.enabled and widget.cancel_button.enabled
-    with qtbot.waitSignal(job.worker.finished, timeout=60_000):
-        pass
+    qtbot.waitUntil(lambda: job.done, timeout=60_000)
     assert widget.result is not None and len(widget.result) == 4, widget.status.value
     assert widget.status.value.startswith("wrote 4 file(s)")
     assert widget.run_button.enabled and not widget.cancel_button.enabled
@@ -68,8 +65,7 @@ def test_convert_widget_from_the_plugins_menu(make_napari_viewer, qtbot, tmp_pat
     )
     # run again without overwrite: our error reaches the status line, nothing is replaced
     job = widget.start()
-    with qtbot.waitSignal(job.worker.finished, timeout=60_000):
-        pass
+    qtbot.waitUntil(lambda: job.done, timeout=60_000)
     assert widget.status.value.startswith("error:") and "already exists" in widget.status.value
 
 
@@ -90,7 +86,6 @@ def test_convert_widget_cancel(make_napari_viewer, qtbot, tmp_path, monkeypatch)
     job = widget.start()
     qtbot.waitUntil(lambda: bool(started), timeout=5_000)
     widget.cancel()
-    with qtbot.waitSignal(job.worker.finished, timeout=10_000):
-        pass
+    qtbot.waitUntil(lambda: job.done, timeout=10_000)
     assert widget.status.value.startswith("cancelled")
     assert widget.result is None and widget.run_button.enabled

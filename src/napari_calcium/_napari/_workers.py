@@ -76,6 +76,11 @@ class Job:
         self.worker = worker
         self._relay = relay
         self._stop = stop
+        self.done = False  #: True once the worker has finished (returned, failed or cancelled)
+        worker.finished.connect(self._mark_done)
+
+    def _mark_done(self) -> None:
+        self.done = True
 
     def cancel(self) -> None:
         self._stop.set()
