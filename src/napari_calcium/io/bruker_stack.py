@@ -31,7 +31,10 @@ import tifffile
 from dask.highlevelgraph import HighLevelGraph
 
 from ..errors import ParameterError, RecordingError
-from .bruker import _ENV_ROOTS, _SIDE, BrukerSeries, _num, _sniff_root, _z_of, scan_bruker_folder
+from ._pvxml import ENV_ROOTS as _ENV_ROOTS
+from ._pvxml import num as _num
+from ._pvxml import sniff_root as _sniff_root
+from .bruker import _SIDE, BrukerSeries, _z_of, scan_bruker_folder
 from .bruker_compat import FILENAME_RE
 from .metadata import Recording, RecordingMetadata
 
