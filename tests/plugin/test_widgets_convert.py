@@ -87,5 +87,5 @@ def test_convert_widget_cancel(make_napari_viewer, qtbot, tmp_path, monkeypatch)
     qtbot.waitUntil(lambda: bool(started), timeout=5_000)
     widget.cancel()
     qtbot.waitUntil(lambda: job.done, timeout=10_000)
-    assert widget.status.value.startswith("cancelled")
+    assert widget.status.value.startswith("convert: cancelled")
     assert widget.result is None and widget.run_button.enabled

@@ -38,7 +38,57 @@ def _frame_rate_hz(layer) -> float | None:
     return 1.0 / float(period) if period else None
 
 
-class StepWidget(Container):
+class JobWidget(Container):
+    """Run / Cancel buttons and a status line around one background job at a time.
+
+    Subclasses pass their parameter widgets to ``__init__`` and call :meth:`launch`; results,
+    cancellation and our errors are reported on the status line, and the buttons follow the job.
+    """
+
+    title = "job"
+
+    def __init__(self, parameters: list[Widget], *, run_text: str = "Run") -> None:
+        self.run_button = PushButton(text=run_text)
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        super().__init__(widgets=[*parameters, self.run_button, self.cancel_button, self.status])
+        self.job: Job | None = None
+        self.run_button.changed.connect(self.start)
+        self.cancel_button.changed.connect(self.cancel)
+
+    def start(self) -> Job | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def launch(self, func: Callable, *args: Any, on_returned: Callable, **kwargs: Any) -> Job:
+        """Start ``func(*args, **kwargs)`` (plus progress/should_stop) in a background worker."""
+        self.status.value = f"{self.title}: running…"
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.job = start_job(
+            func, *args, **kwargs,
+            on_returned=on_returned, on_errored=self._failed, on_finished=self._finished,
+        )  # fmt: skip
+        return self.job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.value = "cancelling…"
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, OperationCancelled):
+            self.status.value = f"{self.title}: cancelled, nothing was left half-written"
+        elif isinstance(exc, NapariCalciumError):
+            self.status.value = f"error: {exc}"
+        else:
+            self.status.value = f"unexpected error: {type(exc).__name__}: {exc}"
+
+    def _finished(self) -> None:
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+
+
+class StepWidget(JobWidget):
     """Base class: a movie-layer picker, the subclass's parameters, Run, Cancel and a status line.
 
     Subclasses set :attr:`title`, build parameter widgets in :meth:`parameters`, and implement
@@ -51,22 +101,8 @@ class StepWidget(Container):
     def __init__(self, napari_viewer=None) -> None:
         self.viewer = napari_viewer
         self.layer_box = ComboBox(label="movie", choices=self._layer_choices)
-        self.run_button = PushButton(text="Run")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.status = Label(value="")
-        super().__init__(
-            widgets=[
-                self.layer_box,
-                *self.parameters(),
-                self.run_button,
-                self.cancel_button,
-                self.status,
-            ]
-        )
-        self.job: Job | None = None
+        super().__init__([self.layer_box, *self.parameters()])
         self.last_layers: list = []
-        self.run_button.changed.connect(self.start)
-        self.cancel_button.changed.connect(self.cancel)
         if napari_viewer is not None:
             napari_viewer.layers.events.inserted.connect(self._refresh)
             napari_viewer.layers.events.removed.connect(self._refresh)
@@ -126,23 +162,8 @@ class StepWidget(Container):
         except NapariCalciumError as exc:
             self.status.value = f"error: {exc}"
             return None
-        self.status.value = f"{self.title}: running…"
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        self.job = start_job(
-            func,
-            *args,
-            **kwargs,
-            on_returned=lambda result: self._done(layer, result),
-            on_errored=self._failed,
-            on_finished=self._finished,
-        )
-        return self.job
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.status.value = "cancelling…"
+        return self.launch(func, *args, on_returned=lambda result: self._done(layer, result),
+                           **kwargs)  # fmt: skip
 
     def _done(self, layer, result) -> None:
         self.last_layers = []
@@ -153,15 +174,3 @@ class StepWidget(Container):
             self.last_layers.append(new)
         names = ", ".join(layer.name for layer in self.last_layers)
         self.status.value = f"{self.title}: done" + (f" → {names}" if names else "")
-
-    def _failed(self, exc: BaseException) -> None:
-        if isinstance(exc, OperationCancelled):
-            self.status.value = f"{self.title}: cancelled"
-        elif isinstance(exc, NapariCalciumError):
-            self.status.value = f"error: {exc}"
-        else:
-            self.status.value = f"unexpected error: {type(exc).__name__}: {exc}"
-
-    def _finished(self) -> None:
-        self.run_button.enabled = True
-        self.cancel_button.enabled = False
