@@ -54,6 +54,13 @@ _LAZY: dict[str, str] = {
     "debleach": ".core.detrend",
     "Debleached": ".core.detrend",
     "movie_dff": ".core.detrend",
+    # regions of interest
+    "RoiSet": ".core.rois",
+    "match_rois": ".core.matching",
+    "detection_scores": ".core.matching",
+    "iou_matrix": ".core.matching",
+    "RoiMatch": ".core.matching",
+    "DetectionScores": ".core.matching",
     # opening and saving recordings
     "open_recording": ".io.open",
     "Recording": ".io.metadata",
@@ -79,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .core.chunking import iter_frame_blocks
     from .core.detrend import Debleached, debleach, detrend, movie_dff
     from .core.filters import gaussian_filter, median_filter, uniform_filter
+    from .core.matching import DetectionScores, RoiMatch, detection_scores, iou_matrix, match_rois
     from .core.projections import (
         CorrelationPNR,
         correlation_image,
@@ -96,6 +104,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         motion_correct,
     )
     from .core.reshape import Cropped, bin_frames, bin_pixels, crop
+    from .core.rois import RoiSet
     from .core.synthetic import INDICATORS, GroundTruth, SyntheticRecording, simulate_recording
     from .io.binary import load_binary, save_binary
     from .io.bruker_compat import (
