@@ -61,6 +61,22 @@ _LAZY: dict[str, str] = {
     "iou_matrix": ".core.matching",
     "RoiMatch": ".core.matching",
     "DetectionScores": ".core.matching",
+    "centroid_distances": ".core.matching",
+    "cell_masks": ".core.neuropil",
+    "neuropil_masks": ".core.neuropil",
+    "extraction_masks": ".core.neuropil",
+    "ExtractionMasks": ".core.neuropil",
+    "cell_pixel_map": ".core.neuropil",
+    "neuropil_label_preview": ".core.neuropil",
+    "neuropil_coverage": ".core.neuropil",
+    "register_rois": ".core.sessions",
+    "register_multisession": ".core.sessions",
+    "SessionMatch": ".core.sessions",
+    "MultiSessionMatch": ".core.sessions",
+    "shift_rois": ".core.sessions",
+    "estimate_fov_shift": ".core.sessions",
+    "load_rois": ".io.roi_files",
+    "save_rois": ".io.roi_files",
     # opening and saving recordings
     "open_recording": ".io.open",
     "Recording": ".io.metadata",
@@ -86,7 +102,23 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .core.chunking import iter_frame_blocks
     from .core.detrend import Debleached, debleach, detrend, movie_dff
     from .core.filters import gaussian_filter, median_filter, uniform_filter
-    from .core.matching import DetectionScores, RoiMatch, detection_scores, iou_matrix, match_rois
+    from .core.matching import (
+        DetectionScores,
+        RoiMatch,
+        centroid_distances,
+        detection_scores,
+        iou_matrix,
+        match_rois,
+    )
+    from .core.neuropil import (
+        ExtractionMasks,
+        cell_masks,
+        cell_pixel_map,
+        extraction_masks,
+        neuropil_coverage,
+        neuropil_label_preview,
+        neuropil_masks,
+    )
     from .core.projections import (
         CorrelationPNR,
         correlation_image,
@@ -105,6 +137,14 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     )
     from .core.reshape import Cropped, bin_frames, bin_pixels, crop
     from .core.rois import RoiSet
+    from .core.sessions import (
+        MultiSessionMatch,
+        SessionMatch,
+        estimate_fov_shift,
+        register_multisession,
+        register_rois,
+        shift_rois,
+    )
     from .core.synthetic import INDICATORS, GroundTruth, SyntheticRecording, simulate_recording
     from .io.binary import load_binary, save_binary
     from .io.bruker_compat import (
@@ -115,6 +155,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .io.convert import convert_recording, repackage_bruker_tifs
     from .io.metadata import Recording, RecordingMetadata
     from .io.open import open_recording
+    from .io.roi_files import load_rois, save_rois
     from .io.tiff import load_images, save_images
 
 

@@ -136,10 +136,41 @@ def test_match_sessions_widget_pairs_shifted_rois(viewer, qtbot, recording):
     widget.rois_b.value = viewer.layers["B"]
     widget.image_a.value = viewer.layers["mean A"]
     widget.image_b.value = viewer.layers["mean B"]
-    (out,) = _wait(widget, qtbot)
-    assert widget.result is not None, widget.status.value
+    layers = _wait(widget, qtbot)
+    assert widget.result is not None and len(layers) == 1, widget.status.value
+    (out,) = layers
     n = len(np.unique(lab_a)) - 1
     assert widget.result.n_matched >= n - 1  # a cell rolled across the border may be lost
     # matched ROIs carry session A's ids: the aligned B labels coincide with A's
     both = (out.data > 0) & (lab_a > 0)
     assert np.mean(out.data[both] == lab_a[both]) > 0.95
+
+
+def test_import_suite2p_rois_then_save_and_reload(make_napari_viewer, tmp_path):
+    from conftest import shared_data
+
+    plane = shared_data("suite2p_output_calscipy", "plane0")
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((512, 512), np.float32), name="mean", scale=(1.5, 1.5))
+    widget = _dock(viewer, "Import ROIs")
+    widget.image_box.value = viewer.layers["mean"]
+    widget.path.value = plane
+    widget.start()  # pickled stat.npy: refused until trusted
+    assert widget.last_layers == [] and "allow_pickle" in widget.status.value, widget.status.value
+    widget.trust.value = True
+    widget.start()
+    (labels,) = widget.last_layers
+    assert len(labels.features) == 107 and labels.features["is_cell"].sum() == 30
+    np.testing.assert_allclose(labels.scale, (1.5, 1.5))
+
+    saver = _dock(viewer, "Save ROIs")
+    saver.labels_box.value = labels
+    saver.path.value = tmp_path / "rois.npz"
+    saver.start()
+    assert saver.status.value.startswith("saved 107"), saver.status.value
+    saver.start()  # no silent overwrite
+    assert "exists" in saver.status.value, saver.status.value
+    back = nc.load_rois(tmp_path / "rois.npz")
+    stored = rois_from_labels_layer(labels)
+    assert (back.masks != stored.masks).nnz == 0
+    np.testing.assert_array_equal(back.ids, stored.ids)

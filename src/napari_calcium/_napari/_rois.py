@@ -102,31 +102,34 @@ def rois_from_labels_layer(layer: Any) -> RoiSet:
     return _merge_edits(stored, current, data)
 
 
+def _row_pixels(rois: RoiSet, i: int) -> np.ndarray:
+    return rois.masks.indices[rois.masks.indptr[i] : rois.masks.indptr[i + 1]]
+
+
 def _merge_edits(stored: RoiSet, current: RoiSet, data: np.ndarray) -> RoiSet:
-    rendered = stored.to_label_image()
-    source = current.source.copy().astype(object)
+    # compare pixel sets ROI by ROI through the sparse rows (O(pixels), not O(ROIs x image))
+    rendered = RoiSet.from_label_image(stored.to_label_image())
+    rendered_row = {int(k): r for r, k in enumerate(rendered.ids)}
+    source = current.source.astype(object)
     is_cell = np.ones(len(current), bool)
     scores = {k: np.full(len(current), np.nan) for k in stored.scores}
-    rows = []
+    blocks = []
     for j, roi_id in enumerate(current.ids):
-        if roi_id not in stored.ids:
-            rows.append(None)
+        r = rendered_row.get(int(roi_id))
+        if r is None or roi_id not in stored.ids:
+            blocks.append(current.masks[[j]])
             continue
         i = stored.index_of(roi_id)
-        same = np.array_equal(rendered == roi_id, data == roi_id)
         is_cell[j] = stored.is_cell[i]
-        if same:
+        if np.array_equal(_row_pixels(rendered, r), _row_pixels(current, j)):
+            # untouched: keep the full stored mask (weights, overlapping pixels) and its scores
             source[j] = stored.source[i]
             for k in scores:
                 scores[k][j] = stored.scores[k][i]
-            rows.append(i)
+            blocks.append(stored.masks[[i]])
         else:
             source[j] = "edited"
-            rows.append(None)
-    # untouched ROIs keep their full stored masks (weights, overlaps); the rest come from labels
-    blocks = [
-        stored.masks[[i]] if i is not None else current.masks[[j]] for j, i in enumerate(rows)
-    ]
+            blocks.append(current.masks[[j]])
     masks = sp.vstack(blocks, format="csr") if blocks else current.masks
     return RoiSet(
         masks,

@@ -36,6 +36,9 @@ __all__ = [
 SHAPE_KINDS = ("polygon", "rectangle", "ellipse")
 
 # suite2p keys that are recomputed from the masks, or are per-pixel, and so are not carried
+# (suite2p's own ellipse-fit "radius" and "compact" are kept as scores "suite2p_radius" and
+# "suite2p_compact": the neuropil rule sizes its percentile window from suite2p's radius)
+_S2P_RENAME = {"radius": "suite2p_radius", "compact": "suite2p_compact"}
 _S2P_SKIP = frozenset(
     {
         "ypix",
@@ -44,14 +47,12 @@ _S2P_SKIP = frozenset(
         "overlap",
         "med",
         "npix",
-        "radius",
         "neuropil_mask",
         "soma_crop",
         "ipix_neuropil",
         "npix_norm",
         "npix_norm_no_crop",
         "npix_soma",
-        "compact",
         "footprint",
         "aspect_ratio",
         "ypix_orig",
@@ -250,6 +251,7 @@ def rois_from_suite2p_stat(
         pixels.append((ypix, xpix, None if lam is None else np.asarray(lam, np.float32)))
         for key, value in s.items():
             v = _scalar(value)
+            key = _S2P_RENAME.get(key, key)
             if v is None or key in _S2P_SKIP or key in _BUILTIN_COLUMNS:
                 continue
             score_keys.setdefault(key, [np.nan] * len(stat))[i] = v

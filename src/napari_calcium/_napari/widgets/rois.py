@@ -279,6 +279,7 @@ class MatchSessionsWidget(_LayerPickers):
             return None
         try:
             a, b = rois_from_labels_layer(la), rois_from_labels_layer(lb)
+            self._a_ids = a.ids
         except NapariCalciumError as exc:
             self.status.value = f"error: {exc}"
             return None
@@ -288,42 +289,40 @@ class MatchSessionsWidget(_LayerPickers):
                   "threshold": float(self.threshold.value)}  # fmt: skip
         from ...core import sessions
 
-        return self.launch(
-            sessions.register_rois, a, b, template_a=ta, template_b=tb, **kwargs,
-            on_returned=lambda r: self._done(la, lb, r),
-        )  # fmt: skip
+        def run(a, b, *, progress=None, should_stop=None):
+            # one alignment and one assignment: quick, no blocks to report or stop between
+            return sessions.register_rois(a, b, template_a=ta, template_b=tb, **kwargs)
+
+        return self.launch(run, a, b, on_returned=lambda r: self._done(la, lb, r))
 
     def _done(self, la, lb, match) -> None:
         self.result = match
         self.last_layers = []
-        aligned: RoiSet = match.aligned_b
-        ids = aligned.ids.copy()
+        aligned: RoiSet = match.b_aligned
         matched_id = np.zeros(len(aligned), np.int64)
         iou = np.full(len(aligned), np.nan)
-        for (ia, ib), score in zip(match.pairs, match.scores, strict=True):
-            matched_id[ib] = match.a_ids[ia] if hasattr(match, "a_ids") else la_ids(la)[ia]
+        for (_, ib), (id_a, _), score in zip(match.pairs, match.ids, match.scores, strict=True):
+            matched_id[ib] = id_a
             iou[ib] = score
-        # matched ROIs of B take A's id (same colour in both layers); the others follow after
-        new_ids = np.where(matched_id > 0, matched_id, 0)
-        free = np.setdiff1d(np.arange(1, len(ids) + int(new_ids.max(initial=0)) + 2), new_ids)
-        new_ids[new_ids == 0] = free[: int((new_ids == 0).sum())]
+        # matched ROIs of B take A's id (same colour in both layers); the others get ids after
+        # every id of A and B, so they never collide with a ROI of A
+        new_ids = matched_id.copy()
+        start = int(max(self._a_ids.max(initial=0), aligned.ids.max(initial=0)))
+        unmatched = new_ids == 0
+        new_ids[unmatched] = np.arange(start + 1, start + 1 + int(unmatched.sum()))
         relabelled = aligned.replace(ids=new_ids).with_scores(
-            matched_to=np.where(matched_id > 0, matched_id, np.nan).astype(float),
+            matched_to=np.where(matched_id > 0, matched_id, np.nan),
             iou=iou,
-            id_in_b=ids.astype(float),
+            id_in_b=aligned.ids.astype(float),
         )
-        data, kwargs = rois_labels_kwargs(relabelled, name=f"{lb.name} matched to {la.name}",
-                                          reference=la)  # fmt: skip
+        data, kwargs = rois_labels_kwargs(
+            relabelled, name=f"{lb.name} matched to {la.name}", reference=la
+        )
         self._add(data, kwargs, "labels")
         dy, dx = np.asarray(match.shift, float)
         text = (
             f"{match.n_matched} matched; {len(match.unmatched_a)} only in A, "
-            f"{len(match.unmatched_b)} only in B; shift ({dy:.2f}, {dx:.2f}) px"
+            f"{len(match.unmatched_b)} only in B; B moved by ({dy:.2f}, {dx:.2f}) px"
         )
         self.summary.value = text
         self.status.value = f"{self.title}: {text}"
-
-
-def la_ids(layer) -> np.ndarray:
-    """ROI ids of a Labels layer (via its RoiSet)."""
-    return rois_from_labels_layer(layer).ids
