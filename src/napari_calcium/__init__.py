@@ -62,6 +62,10 @@ _LAZY: dict[str, str] = {
     "RoiMatch": ".core.matching",
     "DetectionScores": ".core.matching",
     "centroid_distances": ".core.matching",
+    "detect_rois": ".core.detection",
+    "estimate_cell_diameter": ".core.detection",
+    "evaluate_rois": ".core.quality",
+    "filter_rois": ".core.quality",
     "cell_masks": ".core.neuropil",
     "neuropil_masks": ".core.neuropil",
     "extraction_masks": ".core.neuropil",
@@ -100,6 +104,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from . import errors
     from .core._backend import array_module, gpu_available, to_host
     from .core.chunking import iter_frame_blocks
+    from .core.detection import detect_rois, estimate_cell_diameter
     from .core.detrend import Debleached, debleach, detrend, movie_dff
     from .core.filters import gaussian_filter, median_filter, uniform_filter
     from .core.matching import (
@@ -127,6 +132,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         project,
         projections,
     )
+    from .core.quality import evaluate_rois, filter_rois
     from .core.registration import (
         MotionCorrectionResult,
         ShiftEstimate,
