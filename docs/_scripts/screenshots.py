@@ -97,9 +97,51 @@ def processing() -> None:
     viewer.close()
 
 
+def rois() -> None:
+    """Detect ROIs on the real neurofinder crop through the widget; manual labels as outlines."""
+    import time
+
+    import napari_calcium as nc
+    from napari_calcium._napari._rois import rois_shapes_kwargs
+
+    folder = SHARED / "neurofinder_crop"
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1400, 860)
+    (movie,) = viewer.open(str(folder / "movie.tif"), plugin="napari-calcium")
+    mean = np.asarray(movie.data).mean(axis=0)
+    lo, hi = np.percentile(mean, (1, 99.7))
+    viewer.add_image(mean, name="mean image", scale=movie.scale[1:], contrast_limits=(lo, hi))
+    movie.visible = False
+    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", "Detect ROIs")
+    widget.layer_box.value = movie
+    job = widget.start()
+    app = napari.qt.get_qapp()
+    while not job.done:
+        app.processEvents()
+        time.sleep(0.05)
+    (detected,) = widget.last_layers
+    detected.opacity = 0.45
+    manual = nc.load_rois(folder / "regions.json", shape=mean.shape)
+    polys, kwargs = rois_shapes_kwargs(manual, name="manual labels (neurofinder)", reference=movie)
+    kwargs.update(edge_color="cyan", edge_width=0.6)
+    viewer.add_shapes(polys, **kwargs)
+    viewer.scale_bar.visible = True
+    viewer.reset_view()
+    app.processEvents()
+    shot = viewer.screenshot(path=str(OUT / "rois.png"), canvas_only=False, flash=False)
+    assert np.asarray(shot)[..., :3].std() > 10, "blank screenshot"
+    viewer.close()
+
+
+SHOTS = {
+    "sample_recording": sample_recording,
+    "bruker_folder": bruker_folder,
+    "processing": processing,
+    "rois": rois,
+}
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    sample_recording()
-    bruker_folder()
-    processing()
+    for name in sys.argv[1:] or SHOTS:  # e.g. `screenshots.py rois` renders only that one
+        SHOTS[name]()
     print("wrote", *sorted(p.name for p in OUT.glob("*.png")), file=sys.stderr)
