@@ -51,6 +51,19 @@ def test_estimate_cell_diameter_from_data():
     assert 9.0 <= d <= 15.0  # the scene's mean diameter is 12 px (sizes vary +-15 %)
 
 
+def test_estimate_cell_diameter_default_scene_within_15_percent():
+    rec = simulate_recording(n_frames=100, seed=0)
+    d = estimate_cell_diameter(np.asarray(rec.movie).mean(axis=0))
+    assert 0.85 * 12 <= d <= 1.15 * 12
+
+
+def test_estimate_cell_diameter_real_ring_somata():
+    """Ring-shaped somata (dark nuclei): label areas give ~9 px; puncta alone gave 6.8 px."""
+    movie, _ = _neurofinder()
+    d = estimate_cell_diameter(movie.astype(np.float32).mean(axis=0))
+    assert 7.5 <= d <= 11.5
+
+
 def test_small_scene_result_and_scores(small):
     rois = detect_rois(small.movie, cell_diameter_px=12, frame_rate_hz=30)
     assert isinstance(rois, RoiSet) and rois.shape == (96, 96)
@@ -159,6 +172,13 @@ def test_real_neurofinder_default_settings():
     movie, truth = _neurofinder()
     rois = detect_rois(movie)
     centroid = detection_scores(rois, truth, criterion="centroid", threshold=5.0)
+    iou = detection_scores(rois, truth, criterion="iou")
     assert truth.n_rois == 106
-    assert centroid.f1 >= 0.21, centroid
-    assert centroid.recall >= 0.28, centroid
+    # measured 0.452 / 0.266. suite2p 1.1 with its defaults scored 0.216 / 0.059 in our
+    # benchmark, and the issue's figure for its best setting is 0.30 / 0.18: the floors sit
+    # above both and a little below what is reached
+    assert centroid.f1 >= 0.42, centroid
+    assert iou.f1 >= 0.24, iou
+    # the nuclear-shadow seeds carry most of it: they alone must beat suite2p's best figure
+    rings = rois[(rois.scores["grown_by_activity"] == 0) & (rois.scores["ring"] >= 3.0)]
+    assert detection_scores(rings, truth, criterion="centroid", threshold=5.0).precision > 0.45

@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
+
+from ._detection_rings import ring_map, soma_diameters
 
 __all__ = [
     "Candidate",
@@ -64,33 +66,6 @@ def local_contrast(image: np.ndarray, sigma: float) -> np.ndarray:
     return (hp / np.maximum(sd, floor)).astype(np.float32)
 
 
-def _ring_response(image: np.ndarray, radius: float, n_sectors: int = 8) -> np.ndarray:
-    """Ring-shaped soma response: rim bright in (nearly) every direction, centre and surround dark.
-
-    ``R = q₂(rim sector means) - (centre mean + surround mean) / 2`` with the rim ``0.6-1.1 r``
-    split into `n_sectors` angular sectors and ``q₂`` the second-smallest sector mean (one sector
-    may touch a dark neighbour); centre ``< 0.45 r``, surround ``1.3-1.7 r``. Using the weakest
-    sectors, not the whole rim, keeps a bright neighbour that crosses one side of the rim from
-    making a ring.
-    """
-    half = math.ceil(1.7 * radius)
-    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
-    d = np.hypot(yy, xx)
-    ang = np.floor((np.arctan2(yy, xx) + np.pi) / (2 * np.pi) * n_sectors).astype(int) % n_sectors
-    rim = (d >= 0.6 * radius) & (d <= 1.1 * radius)
-    centre = (d <= max(1.0, 0.45 * radius)).astype(np.float64)
-    out = ((d >= 1.3 * radius) & (d <= 1.7 * radius)).astype(np.float64)
-
-    def mean_over(kernel: np.ndarray) -> np.ndarray:  # correlation = convolution, flipped
-        return signal.fftconvolve(image, kernel[::-1, ::-1] / kernel.sum(), mode="same")
-
-    sectors = np.sort(
-        np.stack([mean_over((rim & (ang == k)).astype(np.float64)) for k in range(n_sectors)]),
-        axis=0,
-    )
-    return sectors[2] - 0.5 * (mean_over(centre) + mean_over(out))
-
-
 def anatomy_map(
     mean_image: np.ndarray, radius_px: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,9 +78,10 @@ def anatomy_map(
         radius ``r`` gives its largest normalised LoG response; Lindeberg 1998) and ``E`` the
         contrast-normalised mean image: somata with a filled (bright) centre.
     ring : ndarray, shape (y, x), float32
-        Robust z-score of ``E`` correlated with a zero-mean ring template (rim ``0.6-1.1 r``
-        minus centre ``< 0.45 r``): somata whose indicator is excluded from the nucleus (dark
-        centre, bright cytoplasmic rim), the usual look of healthy GCaMP-expressing cells.
+        Robust z-score of the nuclear-shadow response ``+σ² ∇²G_σ * E`` at the nucleus scale
+        ``σ = f r / √2`` (:func:`~._detection_rings.ring_map`), clipped to at most 0 where the
+        ring guard fails: somata whose indicator is excluded from the nucleus (dark centre,
+        bright cytoplasmic rim), the usual look of healthy GCaMP-expressing cells.
     enhanced : ndarray, shape (y, x), float32
         ``E`` smoothed by a Gaussian of ``min(1, r/4)`` px (used to outline inactive somata).
     """
@@ -114,8 +90,16 @@ def anatomy_map(
     e64 = enhanced.astype(np.float64)
     log = -(sigma**2) * ndimage.gaussian_laplace(e64, sigma)
     smooth = ndimage.gaussian_filter(enhanced, min(1.0, radius_px / 4))
-    ring = _ring_response(ndimage.gaussian_filter(e64, 1.0), radius_px)
-    return robust_z(log), robust_z(ring), smooth.astype(np.float32)
+    # the nuclear-shadow cue works on a broader high-pass (4 r = 2 d): at the soma scale the
+    # normalisation itself digs dark side-lobes beside bright cells, which look like nuclei
+    broad = local_contrast(mean_image, 4.0 * radius_px).astype(np.float64)
+    ring, guard = ring_map(broad, radius_px)
+    # the guard is judged at the dark blob's centre (a local maximum of the response), not at
+    # any pixel of its flank, where a lopsided neighbourhood could pass it by chance
+    z_raw = robust_z(ring)
+    centres = (z_raw == ndimage.maximum_filter(z_raw, size=3, mode="nearest")) & guard
+    z_ring = np.where(centres, z_raw, np.minimum(z_raw, 0.0)).astype(np.float32)
+    return robust_z(log), z_ring, smooth.astype(np.float32)
 
 
 def activity_map(correlation: np.ndarray, pnr: np.ndarray) -> np.ndarray:
@@ -137,17 +121,10 @@ def estimate_diameter(
     max_px = min(max_px, max(min_px + 1, min(shape) / 3))
     sigmas = np.geomspace(min_px / (2 * math.sqrt(2)), max_px / (2 * math.sqrt(2)), 14)
     enhanced = local_contrast(mean_image, max_px).astype(np.float64)
-    stack = np.stack([-(s**2) * ndimage.gaussian_laplace(enhanced, s) for s in sigmas])
-    peaks = stack == ndimage.maximum_filter(stack, size=(3, 5, 5), mode="nearest")
-    peaks &= stack > 0
-    peaks[0] = peaks[-1] = False  # a maximum at the end of the range is not a scale estimate
-    k, y, x = np.nonzero(peaks)
-    if k.size == 0:
+    d = soma_diameters(enhanced, sigmas)
+    if d.size == 0:
         return float(np.sqrt(min_px * max_px))
-    strength = stack[k, y, x]
-    top = np.argsort(strength)[::-1][: max(10, int(0.3 * k.size))]
-    top = top[strength[top] >= 0.25 * strength[top[0]]]
-    return float(2 * math.sqrt(2) * np.median(sigmas[k[top]]))
+    return float(np.median(d))
 
 
 def find_seeds(z: np.ndarray, threshold: float, min_distance: int) -> np.ndarray:
@@ -269,38 +246,22 @@ def _grow_anatomy(
     return grown, lam
 
 
-def _has_hole(enhanced: np.ndarray, seed: tuple[int, int], radius: float) -> bool:
-    """Is the centre (``< 0.45 r``) darker than the rim (``0.6-1.1 r``)?"""
-    centre = _disk(enhanced.shape, seed, max(1.0, 0.45 * radius))
-    rim = _disk(enhanced.shape, seed, 1.1 * radius) & ~_disk(enhanced.shape, seed, 0.6 * radius)
-    return float(enhanced[centre].mean()) < float(enhanced[rim].mean())
+#: A ring (nuclear-shadow) ROI may share at most this fraction of its disk with stronger ROIs.
+_MAX_RING_OVERLAP = 0.25
 
 
 def _grow_ring(
-    enhanced: np.ndarray, seed: tuple[int, int], radius: float
+    taken: np.ndarray, seed: tuple[int, int], radius: float
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Outline of a ring-shaped soma: in each of 16 directions, out to the brightest rim pixel.
+    """A ring-shaped soma: the disk of the expected radius around its nucleus (nucleus included).
 
-    The rim radius per direction is searched in ``[0.4 r, 1.4 r]``, median-smoothed over
-    neighbouring directions; the ROI is the star-shaped region inside it (nucleus included).
+    The rim of such a soma is too thin and dim to outline reliably, so the soma is the disk of
+    the expected (or estimated) diameter centred on the nuclear shadow. A disk that overlaps
+    ROIs already found by more than ``_MAX_RING_OVERLAP`` is rejected: a dark gap between bright
+    cells is no nucleus.
     """
-    wy, wx = enhanced.shape
-    yy, xx = np.mgrid[:wy, :wx]
-    dy, dx = yy - seed[0], xx - seed[1]
-    dist = np.hypot(dy, dx)
-    n_dir = 16
-    sector = np.round(np.arctan2(dy, dx) / (2 * np.pi) * n_dir).astype(int) % n_dir
-    steps = np.linspace(0.4 * radius, 1.4 * radius, 12)
-    rim = np.empty(n_dir)
-    for k in range(n_dir):
-        ang = 2 * np.pi * k / n_dir
-        py = np.clip(seed[0] + steps * np.sin(ang), 0, wy - 1)
-        px = np.clip(seed[1] + steps * np.cos(ang), 0, wx - 1)
-        profile = ndimage.map_coordinates(enhanced, [py, px], order=1)
-        rim[k] = steps[int(np.argmax(profile))]
-    rim = np.median(np.stack([np.roll(rim, -1), rim, np.roll(rim, 1)]), axis=0)
-    mask = dist <= rim[sector] + 0.5
-    if not mask.any():
+    mask = _disk(taken.shape, seed, radius + 0.25)
+    if float(taken[mask].mean()) > _MAX_RING_OVERLAP:
         return None
     return mask, np.ones(mask.shape, np.float32)
 
@@ -313,6 +274,7 @@ def grow_all(
     z_activity: np.ndarray,
     z_anatomy: np.ndarray,
     z_ring: np.ndarray,
+    ring_threshold: float = 3.0,
     radius: float,
     min_corr: float,
     activity_threshold: float,
@@ -352,8 +314,8 @@ def grow_all(
             mask, lam, peak = grown
             kind = 1.0
         else:
-            if z_ring[y, x] > z_anatomy[y, x] and _has_hole(enhanced[y0:y1, x0:x1], s, radius):
-                anat = _grow_ring(enhanced[y0:y1, x0:x1], s, radius)
+            if z_ring[y, x] >= ring_threshold and z_ring[y, x] > z_anatomy[y, x]:
+                anat = _grow_ring(taken[y0:y1, x0:x1], s, radius)
             else:
                 anat = _grow_anatomy(enhanced[y0:y1, x0:x1], s, radius)
             if anat is None:
