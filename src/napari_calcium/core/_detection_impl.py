@@ -42,14 +42,19 @@ def bandpass_frames(binned: np.ndarray, sigma_small: float, sigma_large: float) 
     """Difference of Gaussians of every frame, in place, ``G(σs) * f - G(σl) * f`` (float32).
 
     Removes the smooth neuropil/background (scale ``σl``) and pixel noise (scale ``σs``), as the
-    spatial high-pass of suite2p's detection and the centred kernel of CNMF-E do.
+    spatial high-pass of suite2p's detection and the centred kernel of CNMF-E do. Both blurs are
+    the separable numba Gaussian of :func:`~napari_calcium.core.filters.gaussian_filter`
+    (scipy's kernel and ``reflect`` boundary, on every core), the large one truncated at 3 σ.
     """
-    for f in range(binned.shape[0]):
-        frame = binned[f]
-        low = ndimage.gaussian_filter(frame, sigma_large, mode="reflect", truncate=3.0)
+    from .filters import gaussian_filter
+
+    step = 64  # spatial filters: frame blocks are exact and keep the extra memory small
+    for start in range(0, binned.shape[0], step):
+        block = binned[start : start + step]
+        low = gaussian_filter(block, sigma=(0.0, sigma_large, sigma_large), truncate=3.0)
         if sigma_small > 0:
-            ndimage.gaussian_filter(frame, sigma_small, output=frame, mode="reflect")
-        frame -= low
+            block[...] = gaussian_filter(block, sigma=(0.0, sigma_small, sigma_small))
+        block -= low
     return binned
 
 
