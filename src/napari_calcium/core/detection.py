@@ -379,11 +379,15 @@ def detect_rois(
         scores["pnr"].append(float(pnr[yc, xc]))
         for k, v in c.scores.items():
             scores.setdefault(k, []).append(v)
+    psize = (
+        None if pixel_size_um is None else np.broadcast_to(np.asarray(pixel_size_um, float), (2,))
+    )
     if not found:
-        return RoiSet.empty(shape[1:], source="detected")
+        return RoiSet.empty(shape[1:], source="detected", pixel_size_um=psize)
     return RoiSet.from_pixels(
         [(c.ypix, c.xpix, c.lam) for c in found],
         shape[1:],
         source="detected",
         scores={k: np.asarray(v, np.float64) for k, v in scores.items()},
+        pixel_size_um=psize,
     )

@@ -37,7 +37,8 @@ __all__ = ["RoiSet"]
 PixelTriple = tuple[Any, Any, Any]
 
 
-def _check_shape(shape: Any) -> tuple[int, int]:
+def check_image_shape(shape: Any) -> tuple[int, int]:
+    """``(ny, nx)`` as positive ints, or :class:`ShapeError` naming what was given."""
     try:
         ny, nx = (int(s) for s in shape)
     except (TypeError, ValueError):
@@ -116,7 +117,7 @@ class RoiSet:
     pixel_size_um: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        shape = _check_shape(self.shape)
+        shape = check_image_shape(self.shape)
         npx = shape[0] * shape[1]
         if not sp.issparse(self.masks):
             dense = np.asarray(self.masks)
@@ -171,7 +172,7 @@ class RoiSet:
     @classmethod
     def empty(cls, shape: Sequence[int], **kwargs: Any) -> RoiSet:
         """A set with no ROIs over an image of ``shape``."""
-        shape = _check_shape(shape)
+        shape = check_image_shape(shape)
         return cls(sp.csr_array((0, shape[0] * shape[1]), dtype=np.float32), shape, **kwargs)
 
     @classmethod
@@ -203,7 +204,7 @@ class RoiSet:
         ShapeError
             If a pixel lies outside the image or the arrays of one ROI differ in length.
         """
-        ny, nx = _check_shape(shape)
+        ny, nx = check_image_shape(shape)
         rows, cols, vals = [], [], []
         n = 0
         for i, item in enumerate(pixels):

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..core.roi_formats import rois_from_shapes
-from ..core.rois import RoiSet
+from ..core.rois import RoiSet, check_image_shape
 from ..errors import ParameterError, RecordingError
 from ._atomic import atomic_output
 
@@ -90,13 +90,7 @@ def _need_shape(path: Path, shape: Any, what: str) -> tuple[int, int]:
             path,
             f"{what} do not record the image size; pass shape=(ny, nx) (the movie's frame shape)",
         )
-    try:
-        ny, nx = (int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise ParameterError(f"shape must be (ny, nx); got {shape!r}") from None
-    if ny < 1 or nx < 1:
-        raise ParameterError(f"shape must be positive; got {(ny, nx)}")
-    return ny, nx
+    return check_image_shape(shape)
 
 
 # ---------------------------------------------------------------------------------------- loading
