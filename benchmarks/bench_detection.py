@@ -15,8 +15,8 @@ c. Real data: ``../shared/data/neurofinder_crop`` (400 x 256 x 256 uint16, 106 m
    mean image, ring-shaped somata seeded from their nuclear shadow); precision / recall / F1 by
    neurofinder's centroid criterion (<= 5 px) and by IoU >= 0.5, one row per criterion.
 
-suite2p's detection is not run here (see the report of issue 5 for its reference numbers on the
-same crop: centroid F1 0.30, IoU F1 0.18 at its best setting).
+suite2p's detection runs beside ours, on the same crop and the same big synthetic movie, in
+``bench_detection_peers.py`` (bench venv).
 Run it: ``python benchmarks/run.py --only detection [--quick]``.
 """
 
@@ -183,14 +183,6 @@ def run(quick: bool = False) -> list[Row]:
                 },
             )
         )
-    rows.append(
-        skipped_row(
-            "neurofinder crop (defaults)",
-            "suite2p",
-            "400x256x256 uint16",
-            "not wired here; reference: centroid F1 0.30, IoU F1 0.18",
-        )
-    )
     return rows
 
 

@@ -182,3 +182,17 @@ def test_real_neurofinder_default_settings():
     # the nuclear-shadow seeds carry most of it: they alone must beat suite2p's best figure
     rings = rois[(rois.scores["grown_by_activity"] == 0) & (rois.scores["ring"] >= 3.0)]
     assert detection_scores(rings, truth, criterion="centroid", threshold=5.0).precision > 0.45
+
+
+def test_no_rois_where_there_is_no_tissue(small):
+    """A dark scan-turnaround band with correlated line noise seeds no ROI."""
+    movie = np.asarray(small.movie, np.float32).copy()
+    rng = np.random.default_rng(0)
+    n = movie.shape[0]
+    # 12 dark columns whose rows flicker together (shared traces: high local correlation)
+    flicker = rng.normal(0.0, 4.0, size=(n, movie.shape[1], 1)) + rng.normal(0.0, 1.0, (n, 1, 12))
+    movie[:, :, :12] = 5.0 + np.abs(flicker)
+    rois = detect_rois(movie, cell_diameter_px=12, frame_rate_hz=30)
+    assert len(rois) >= 5  # the cells away from the band are still found
+    # (without the no-tissue rule an activity ROI grows in the band, at x ~ 5)
+    assert (rois.centroids[:, 1] > 12).all(), rois.centroids[rois.centroids[:, 1] <= 12]

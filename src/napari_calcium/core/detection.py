@@ -46,6 +46,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError, ShapeError
+
+#: ROIs whose mean brightness in the mean image is below this fraction of the image's median
+#: brightness are dropped as lying where there is no tissue.
+NO_TISSUE_FRACTION = 0.1
 from ._backend import is_dask_array, to_host
 from ._detection_impl import (
     activity_map,
@@ -367,6 +371,11 @@ def detect_rois(
         max_compactness=float(max_compactness),
         should_stop=should_stop,
     )
+    # no tissue, no cell: drop ROIs whose mean brightness is below a tenth of the image's median
+    # (scan turnaround bands, masked or vignetted borders, where correlated line noise or the
+    # edge of the dark band would otherwise seed ROIs)
+    floor = NO_TISSUE_FRACTION * float(np.median(mean_image))
+    found = [c for c in found if float(np.mean(mean_image[c.ypix, c.xpix])) > floor]
     if max_rois is not None:
         found = found[: int(max_rois)]
     scores: dict[str, list[float]] = {"corr": [], "pnr": []}
