@@ -46,10 +46,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError, ShapeError
-
-#: ROIs whose mean brightness in the mean image is below this fraction of the image's median
-#: brightness are dropped as lying where there is no tissue.
-NO_TISSUE_FRACTION = 0.1
 from ._backend import is_dask_array, to_host
 from ._detection_impl import (
     activity_map,
@@ -63,6 +59,10 @@ from .projections import correlation_pnr
 from .reshape import bin_frames
 
 __all__ = ["DEFAULT_MAX_BINNED_FRAMES", "detect_rois", "estimate_cell_diameter"]
+
+#: ROIs whose mean brightness in the mean image is below this fraction of the image's median
+#: brightness are dropped as lying where there is no tissue.
+NO_TISSUE_FRACTION = 0.1
 
 #: Most frames of the binned copy :func:`detect_rois` keeps in memory (suite2p's ``nbinned``).
 DEFAULT_MAX_BINNED_FRAMES = 1000
