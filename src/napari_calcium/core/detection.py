@@ -31,7 +31,7 @@ gaps; it also scored best on the crop, so that choice was not independent of the
 0.25 local-SD rim margin was added for one synthetic false positive. Every other constant
 (nucleus fraction 0.7, ring z >= 3, eigenvalue ratio 0.3, 25 % overlap, area and compactness
 limits, activity thresholds) is an anatomical prior or was chosen on synthetic scenes; no
-threshold was fitted to the labels. With defaults the crop scores centroid F1 0.45 and IoU F1
+threshold was fitted to the labels. With defaults the crop scores centroid F1 0.46 and IoU F1
 0.27 (suite2p 1.1 with its defaults, same scoring: 0.22 / 0.06; the issue's figure for
 suite2p's best setting: 0.30 / 0.18). Most remaining false positives there are activity-grown
 ROIs (small active puncta and processes, or active cells the labels do not include).
