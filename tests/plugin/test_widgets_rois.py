@@ -104,6 +104,11 @@ def test_detect_rois_widget_finds_the_cells(viewer, qtbot, recording):
     score = nc.detection_scores(rois, truth, criterion="centroid", threshold=4.0)
     assert score.f1 >= 0.8, score
     np.testing.assert_allclose(labels.scale, viewer.layers["movie"].scale[1:])
+    step = labels.metadata["napari_calcium"]["steps"][-1]
+    assert step["step"] == "detect ROIs" and step["pixel_size_um"] == 2.0
+    assert step["frame_rate_hz"] == pytest.approx(recording.truth.frame_rate_hz)
+    assert rois.pixel_size_um == (2.0, 2.0)  # areas in µm² in the features table
+    np.testing.assert_allclose(labels.features["area_um2"], 4.0 * labels.features["area"])
 
 
 def test_neuropil_widget_previews_masks_outside_cells(viewer, qtbot, recording):

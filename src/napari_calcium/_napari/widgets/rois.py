@@ -113,6 +113,7 @@ class DetectRoisWidget(StepWidget):
             return rois
 
         self._params = {k: v for k, v in kwargs.items() if v is not None}
+        self._params.update(evaluate=evaluate, min_snr=min_snr, min_r_value=min_r)
         return run, (layer.data,), {}
 
     def outputs(self, layer, result):
