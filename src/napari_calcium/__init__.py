@@ -81,6 +81,16 @@ _LAZY: dict[str, str] = {
     "estimate_fov_shift": ".core.sessions",
     "load_rois": ".io.roi_files",
     "save_rois": ".io.roi_files",
+    # traces
+    "detrend_polynomial": ".core.trace_processing",
+    "perona_malik": ".core.trace_processing",
+    "bandpass": ".core.trace_processing",
+    "bandpass_kernel": ".core.trace_processing",
+    "kernel_band_hz": ".core.trace_processing",
+    "smooth": ".core.trace_processing",
+    "generate_tensor": ".core.reorganize",
+    "merge_tensor": ".core.reorganize",
+    "merge_factorized_matrices": ".core.reorganize",
     # opening and saving recordings
     "open_recording": ".io.open",
     "Recording": ".io.metadata",
@@ -141,6 +151,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         estimate_shifts,
         motion_correct,
     )
+    from .core.reorganize import generate_tensor, merge_factorized_matrices, merge_tensor
     from .core.reshape import Cropped, bin_frames, bin_pixels, crop
     from .core.rois import RoiSet
     from .core.sessions import (
@@ -152,6 +163,14 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         shift_rois,
     )
     from .core.synthetic import INDICATORS, GroundTruth, SyntheticRecording, simulate_recording
+    from .core.trace_processing import (
+        bandpass,
+        bandpass_kernel,
+        detrend_polynomial,
+        kernel_band_hz,
+        perona_malik,
+        smooth,
+    )
     from .io.binary import load_binary, save_binary
     from .io.bruker_compat import (
         determine_imaging_content,
