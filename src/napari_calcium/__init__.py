@@ -82,6 +82,16 @@ _LAZY: dict[str, str] = {
     "load_rois": ".io.roi_files",
     "save_rois": ".io.roi_files",
     # traces
+    "compute_dff": ".core.dff",
+    "DffResult": ".core.dff",
+    "DFF_METHODS": ".core.dff",
+    "standardized_noise": ".core.dff",
+    "snr": ".core.dff",
+    "baseline_robust": ".core.baseline",
+    "baseline_sliding_percentile": ".core.baseline",
+    "baseline_maximin": ".core.baseline",
+    "baseline_percentile": ".core.baseline",
+    "baseline_calscipy": ".core.baseline",
     "detrend_polynomial": ".core.trace_processing",
     "perona_malik": ".core.trace_processing",
     "bandpass": ".core.trace_processing",
@@ -113,9 +123,17 @@ __all__ = ["__version__", *sorted(_LAZY)]
 if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from . import errors
     from .core._backend import array_module, gpu_available, to_host
+    from .core.baseline import (
+        baseline_calscipy,
+        baseline_maximin,
+        baseline_percentile,
+        baseline_robust,
+        baseline_sliding_percentile,
+    )
     from .core.chunking import iter_frame_blocks
     from .core.detection import detect_rois, estimate_cell_diameter
     from .core.detrend import Debleached, debleach, detrend, movie_dff
+    from .core.dff import DFF_METHODS, DffResult, compute_dff, snr, standardized_noise
     from .core.filters import gaussian_filter, median_filter, uniform_filter
     from .core.matching import (
         DetectionScores,
