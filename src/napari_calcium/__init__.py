@@ -82,6 +82,10 @@ _LAZY: dict[str, str] = {
     "load_rois": ".io.roi_files",
     "save_rois": ".io.roi_files",
     # traces
+    "extract_traces": ".core.extraction",
+    "TraceSet": ".core.extraction",
+    "RoiTraces": ".core.extraction",
+    "estimate_neuropil_coefficients": ".core.extraction",
     "compute_dff": ".core.dff",
     "DffResult": ".core.dff",
     "DFF_METHODS": ".core.dff",
@@ -134,6 +138,12 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .core.detection import detect_rois, estimate_cell_diameter
     from .core.detrend import Debleached, debleach, detrend, movie_dff
     from .core.dff import DFF_METHODS, DffResult, compute_dff, snr, standardized_noise
+    from .core.extraction import (
+        RoiTraces,
+        TraceSet,
+        estimate_neuropil_coefficients,
+        extract_traces,
+    )
     from .core.filters import gaussian_filter, median_filter, uniform_filter
     from .core.matching import (
         DetectionScores,
