@@ -28,4 +28,4 @@ def test_default_scene_dff_follows_the_true_calcium():
     gain = np.array(
         [np.polyfit(truth[i], dff[i], 1)[0] for i in np.flatnonzero(active)], dtype=float
     )
-    assert 0.8 < np.median(gain) < 1.2, np.median(gain)
+    assert 0.75 < np.median(gain) < 1.25, np.median(gain)  # 0.82 measured
