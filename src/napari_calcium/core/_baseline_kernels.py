@@ -27,16 +27,14 @@ The serial kernels release the GIL; :func:`_in_threads` spreads rows over
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numba
 import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
 
 from ._backend import array_module, ndimage_module
+from ._threads import in_threads
 
 __all__ = [
     "clipped_mean_iterations",
@@ -56,16 +54,8 @@ def pad_index(n: int, left: int, right: int, mode: str) -> np.ndarray:
 
 
 def _in_threads(kernel: Any, args: tuple, n_items: int) -> None:
-    """Run ``kernel(*args, start, stop)`` over ``range(n_items)`` split across threads."""
-    n_parts = max(1, min(numba.get_num_threads(), n_items))
-    bounds = [part * n_items // n_parts for part in range(n_parts + 1)]
-    if n_parts == 1:
-        kernel(*args, 0, n_items)
-        return
-    with ThreadPoolExecutor(n_parts, thread_name_prefix="napari-calcium-baseline") as pool:
-        futures = [pool.submit(kernel, *args, a, b) for a, b in itertools.pairwise(bounds)]
-        for future in futures:
-            future.result()
+    """:func:`._threads.in_threads` with this module's thread names."""
+    in_threads(kernel, args, n_items, "napari-calcium-baseline")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,13 +24,12 @@ positions, and -1 stands for ``cval`` (mode ``"constant"``, separable filters on
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numba
 import numpy as np
 from numba import njit
+
+from ._threads import in_threads
 
 __all__ = ["NUMBA_DTYPES", "median_3x3", "median_3x3x3", "separable"]
 
@@ -41,21 +40,8 @@ NUMBA_DTYPES = frozenset(
 
 
 def _in_threads(kernel: Any, args: tuple, n_items: int) -> None:
-    """Run ``kernel(*args, start, stop)`` over ``range(n_items)`` split across threads.
-
-    The kernels are serial ``nogil`` functions, so plain threads use every core (as many as
-    ``numba.get_num_threads()``, i.e. ``NUMBA_NUM_THREADS``). Unlike ``parallel=True`` this
-    compiles 3x faster and is safe to call from dask's worker threads with any threading layer.
-    """
-    n_parts = max(1, min(numba.get_num_threads(), n_items))
-    bounds = [part * n_items // n_parts for part in range(n_parts + 1)]
-    if n_parts == 1:
-        kernel(*args, 0, n_items)
-        return
-    with ThreadPoolExecutor(n_parts, thread_name_prefix="napari-calcium-filter") as pool:
-        futures = [pool.submit(kernel, *args, a, b) for a, b in itertools.pairwise(bounds)]
-        for future in futures:
-            future.result()
+    """:func:`._threads.in_threads` with this module's thread names."""
+    in_threads(kernel, args, n_items, "napari-calcium-filter")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -22,13 +22,12 @@ unchanged: no conduction (CalSciPy returns NaN there from ``0 / 0``).
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numba
 import numpy as np
 from numba import njit
+
+from ._threads import in_threads
 
 __all__ = ["perona_malik_rows"]
 
@@ -56,20 +55,8 @@ def _perona_malik_numba(x, k, iters, g, zero, start, stop):  # pragma: no cover 
 
 
 def _in_threads(kernel: Any, args: tuple, n_items: int) -> None:
-    """``kernel(*args, start, stop)`` over ``range(n_items)`` split across numba's thread count.
-
-    The kernel is a serial ``nogil`` function, so plain threads use every core; unlike
-    ``parallel=True`` it is safe from dask worker threads with any threading layer.
-    """
-    n_parts = max(1, min(numba.get_num_threads(), n_items))
-    if n_parts == 1:
-        kernel(*args, 0, n_items)
-        return
-    bounds = [part * n_items // n_parts for part in range(n_parts + 1)]
-    with ThreadPoolExecutor(n_parts, thread_name_prefix="napari-calcium-traces") as pool:
-        futures = [pool.submit(kernel, *args, a, b) for a, b in itertools.pairwise(bounds)]
-        for future in futures:
-            future.result()
+    """:func:`._threads.in_threads` with this module's thread names."""
+    in_threads(kernel, args, n_items, "napari-calcium-traces")
 
 
 def _perona_malik_xp(xp: Any, x: Any, k: Any, iters: int, gamma: float) -> Any:
