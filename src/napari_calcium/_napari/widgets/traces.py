@@ -1,0 +1,232 @@
+"""Trace widgets: Extract traces (movie + ROI layer) and dF/F (with a preview on the selected ROI).
+
+Results are stored with the ROI Labels layer, in ``layer.metadata["napari_calcium"]``: ``"traces"``
+(a :class:`~napari_calcium.core.extraction.TraceSet`) and ``"dff"`` (a
+:class:`~napari_calcium.core.dff.DffResult`), and per-ROI scalars go into the layer's ``features``
+table (``mean_F``, ``neuropil_coefficient``, ``dff_snr``, ``noise_nu``), so the trace plot and the
+exporters read them from there. The widgets only call the core functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox
+
+from ...core.dff import DFF_METHODS
+from ...errors import NapariCalciumError
+from .._layers import METADATA_KEY
+from .._rois import rois_from_labels_layer
+from ._base import _frame_rate_hz, movie_layers
+from .rois import _LayerPickers, _layers_of
+
+
+def _store(layer, **items) -> None:
+    """Put ``items`` into the layer's napari-calcium metadata (a new dict: napari sees a change)."""
+    meta = dict(layer.metadata.get(METADATA_KEY) or {})
+    meta.update(items)
+    layer.metadata = {**layer.metadata, METADATA_KEY: meta}
+
+
+def _set_features(layer, ids: np.ndarray, **columns: np.ndarray) -> None:
+    """Add or replace per-ROI columns of a Labels layer's features, matched by ROI id."""
+    features = layer.features.copy()
+    if "index" not in features.columns or len(features) == 0:
+        return
+    row_of = {int(v): i for i, v in enumerate(features["index"])}
+    for name, values in columns.items():
+        col = np.full(len(features), np.nan)
+        for roi_id, value in zip(ids, values, strict=True):
+            if int(roi_id) in row_of:
+                col[row_of[int(roi_id)]] = float(value)
+        features[name] = col
+    layer.features = features
+
+
+class ExtractTracesWidget(_LayerPickers):
+    """F, neuropil and corrected traces of every ROI of a Labels layer, from a movie layer."""
+
+    title = "extract traces"
+
+    def __init__(self, napari_viewer=None) -> None:
+        self.viewer = napari_viewer
+        self.movie_box = ComboBox(label="movie", choices=self._movies)
+        self.rois_box = ComboBox(label="ROIs", choices=self._labels)
+        self.neuropil = CheckBox(text="neuropil correction", value=True)
+        self.estimate = CheckBox(text="estimate the coefficient per ROI", value=False)
+        self.coefficient = FloatSpinBox(
+            label="coefficient r", value=0.7, min=0.0, max=2.0, step=0.05
+        )
+        self.inner = SpinBox(label="inner radius (px)", value=2, min=0, max=50)
+        self.min_pixels = SpinBox(label="min neuropil pixels", value=350, min=1, max=100_000)
+        super().__init__(
+            napari_viewer, [self.movie_box, self.rois_box],
+            [self.neuropil, self.estimate, self.coefficient, self.inner, self.min_pixels],
+            run_text="Extract",
+        )  # fmt: skip
+        self.result = None
+
+    def _movies(self, _w=None):
+        return [(layer.name, layer) for layer in movie_layers(self.viewer) if layer.ndim == 3]
+
+    def _labels(self, _w=None):
+        return [(layer.name, layer) for layer in _layers_of(self.viewer, "labels", ndim=2)]
+
+    def _settings(self) -> dict:
+        coefficient = "estimate" if self.estimate.value else float(self.coefficient.value)
+        return {
+            "neuropil": bool(self.neuropil.value),
+            "neuropil_coefficient": coefficient,
+            "inner_radius_px": int(self.inner.value),
+            "min_pixels": int(self.min_pixels.value),
+        }
+
+    def start(self):
+        movie, labels = self.movie_box.value, self.rois_box.value
+        if movie is None or labels is None:
+            self.status.value = "choose a (t, y, x) movie layer and a ROI Labels layer"
+            return None
+        try:
+            rois = rois_from_labels_layer(labels)
+            if tuple(rois.shape) != tuple(movie.data.shape[-2:]):
+                raise NapariCalciumError(
+                    f"ROIs {labels.name!r} are {rois.shape}, frames of {movie.name!r} are "
+                    f"{tuple(movie.data.shape[-2:])}"
+                )
+        except NapariCalciumError as exc:
+            self.status.value = f"error: {exc}"
+            return None
+        settings = self._settings()
+        rate = _frame_rate_hz(movie)
+
+        def run(data, rois, *, progress=None, should_stop=None):
+            from ...core.extraction import extract_traces
+
+            return rois, extract_traces(
+                data, rois, frame_rate_hz=rate, progress=progress, should_stop=should_stop,
+                **settings,
+            )  # fmt: skip
+
+        return self.launch(run, movie.data, rois, on_returned=lambda r: self._done(labels, r))
+
+    def _done(self, labels, result) -> None:
+        rois, traces = result
+        self.result = traces
+        # a new extraction makes an older dF/F stale: drop it
+        _store(labels, rois=rois, traces=traces, dff=None, frame_rate_hz=traces.frame_rate_hz)
+        _set_features(
+            labels, traces.ids,
+            mean_F=traces.F.mean(axis=1),
+            neuropil_coefficient=np.broadcast_to(traces.coefficients, (traces.n_rois,)),
+        )  # fmt: skip
+        self.status.value = (
+            f"{self.title}: done → {traces.n_rois} ROI(s) × {traces.n_frames} frames, stored "
+            f"with {labels.name!r}"
+        )
+
+
+class DffWidget(_LayerPickers):
+    """ΔF/F of the stored traces; a preview of the selected ROI follows every parameter change."""
+
+    title = "dF/F"
+
+    def __init__(self, napari_viewer=None) -> None:
+        self.viewer = napari_viewer
+        self.rois_box = ComboBox(label="ROIs with traces", choices=self._labels)
+        self.method = ComboBox(label="method", choices=list(DFF_METHODS), value=DFF_METHODS[0])
+        self.window = FloatSpinBox(label="window (s; 0 = method default)", value=0.0, min=0.0,
+                                   max=3600.0, step=1.0)  # fmt: skip
+        self.percentile = FloatSpinBox(label="percentile (0 = method default)", value=0.0,
+                                       min=0.0, max=99.0, step=1.0)  # fmt: skip
+        self.use_corrected = CheckBox(text="from neuropil-corrected traces", value=True)
+        self.preview = Label(value="")
+        super().__init__(
+            napari_viewer, [self.rois_box],
+            [self.method, self.window, self.percentile, self.use_corrected, self.preview],
+            run_text="Compute dF/F for all ROIs",
+        )  # fmt: skip
+        self.result = None
+        for w in (self.method, self.window, self.percentile, self.use_corrected, self.rois_box):
+            w.changed.connect(self.update_preview)
+        self._watched = None
+        self.rois_box.changed.connect(self._watch)
+        self._watch()
+
+    def _labels(self, _w=None):
+        # all ROI layers (traces may be added to one after this list was made)
+        return [(layer.name, layer) for layer in _layers_of(self.viewer, "labels", ndim=2)]
+
+    def _watch(self, *_) -> None:
+        layer = self.rois_box.value
+        if self._watched is not None:
+            self._watched.events.selected_label.disconnect(self.update_preview)
+        self._watched = layer
+        if layer is not None:
+            layer.events.selected_label.connect(self.update_preview)
+        self.update_preview()
+
+    def _kwargs(self, rate: float) -> dict:
+        kwargs: dict = {"frame_rate_hz": rate, "method": self.method.value}
+        if self.window.value > 0 and self.method.value not in ("calscipy", "percentile"):
+            kwargs["window_s"] = float(self.window.value)
+        if self.percentile.value > 0 and self.method.value not in ("maximin",):
+            kwargs["percentile"] = float(self.percentile.value)
+        return kwargs
+
+    def _source(self, traces) -> np.ndarray:
+        return traces.corrected if self.use_corrected.value else traces.F
+
+    def update_preview(self, *_) -> None:
+        """dF/F of the selected ROI only, with the current settings: baseline, SNR and ν."""
+        from ...core.dff import compute_dff, snr, standardized_noise
+
+        layer = self.rois_box.value
+        traces = None if layer is None else (layer.metadata.get(METADATA_KEY) or {}).get("traces")
+        if traces is None or traces.frame_rate_hz is None:
+            self.preview.value = "no traces with a frame rate: run Extract traces first"
+            return
+        roi_id = int(layer.selected_label)
+        hits = np.flatnonzero(np.asarray(traces.ids) == roi_id)
+        if hits.size == 0:
+            self.preview.value = f"select a ROI (label {roi_id} has no trace)"
+            return
+        row = self._source(traces)[hits[0]][None, :]
+        try:
+            res = compute_dff(row, **self._kwargs(traces.frame_rate_hz))
+        except NapariCalciumError as exc:
+            self.preview.value = f"error: {exc}"
+            return
+        f0 = np.asarray(res.baseline)[0]
+        nu = float(standardized_noise(res.dff, frame_rate_hz=traces.frame_rate_hz)[0])
+        self.preview.value = (
+            f"ROI {roi_id}: F0 {f0.min():.1f}–{f0.max():.1f}, peak dF/F "
+            f"{float(np.max(res.dff)):.2f}, SNR {float(snr(res.dff)[0]):.1f}, ν {nu:.2f}"
+        )
+        self.preview_result = res
+
+    def start(self):
+        layer = self.rois_box.value
+        traces = None if layer is None else (layer.metadata.get(METADATA_KEY) or {}).get("traces")
+        if traces is None:
+            self.status.value = "choose a ROI layer with traces (run Extract traces first)"
+            return None
+        if traces.frame_rate_hz is None:
+            self.status.value = "the traces have no frame rate; dF/F windows are in seconds"
+            return None
+        kwargs = self._kwargs(traces.frame_rate_hz)
+        source = self._source(traces)
+
+        def run(x, *, progress=None, should_stop=None):
+            from ...core.dff import compute_dff, snr, standardized_noise
+
+            res = compute_dff(x, **kwargs)
+            rate = kwargs["frame_rate_hz"]
+            return res, snr(res.dff), standardized_noise(res.dff, frame_rate_hz=rate)
+
+        return self.launch(run, source, on_returned=lambda r: self._done(layer, traces, r))
+
+    def _done(self, layer, traces, result) -> None:
+        res, snr_values, nu = result
+        self.result = res
+        _store(layer, dff=res)
+        _set_features(layer, traces.ids, dff_snr=np.asarray(snr_values), noise_nu=np.asarray(nu))
+        self.status.value = f"{self.title}: done ({res.method}) → stored with {layer.name!r}"

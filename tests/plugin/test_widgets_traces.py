@@ -1,0 +1,96 @@
+"""Extract traces and dF/F widgets in a real viewer: results stored with the ROI layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import napari_calcium as nc
+from napari_calcium._napari._layers import movie_layer_kwargs
+from napari_calcium._napari._rois import rois_labels_kwargs
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return nc.simulate_recording(n_frames=600, shape=(96, 96), n_neurons=10, seed=2)
+
+
+@pytest.fixture
+def viewer(make_napari_viewer, recording):
+    viewer = make_napari_viewer()
+    viewer.add_image(recording.movie, **movie_layer_kwargs(recording.metadata, name="movie"))
+    rois = nc.RoiSet.from_label_image(recording.truth.labels)
+    data, kwargs = rois_labels_kwargs(rois, name="rois", reference=viewer.layers["movie"])
+    viewer.add_labels(data, **kwargs)
+    return viewer
+
+
+def _dock(viewer, name):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", name)
+    return widget
+
+
+def _run(widget, qtbot):
+    job = widget.start()
+    assert job is not None, widget.status.value
+    qtbot.waitUntil(lambda: job.done, timeout=120_000)
+    assert ": done" in widget.status.value, widget.status.value
+
+
+def test_extract_then_dff_store_results_with_the_roi_layer(viewer, qtbot, recording):
+    labels = viewer.layers["rois"]
+    extract = _dock(viewer, "Extract traces")
+    extract.movie_box.value = viewer.layers["movie"]
+    extract.rois_box.value = labels
+    _run(extract, qtbot)
+    meta = labels.metadata["napari_calcium"]
+    traces = meta["traces"]
+    rate = recording.truth.frame_rate_hz
+    # the widget calls the core function with its settings: same numbers as a script
+    rois = nc.RoiSet.from_label_image(recording.truth.labels)
+    expected = nc.extract_traces(recording.movie, rois, frame_rate_hz=rate)
+    np.testing.assert_array_equal(traces.corrected, expected.corrected)
+    assert traces.frame_rate_hz == pytest.approx(rate)
+    np.testing.assert_allclose(labels.features["mean_F"], traces.F.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(labels.features["neuropil_coefficient"], 0.7, rtol=1e-6)
+
+    dff = _dock(viewer, "dF/F")
+    dff.rois_box.value = labels
+    labels.selected_label = int(traces.ids[3])
+    assert dff.preview.value.startswith(f"ROI {int(traces.ids[3])}:"), dff.preview.value
+    before = dff.preview.value
+    dff.method.value = "maximin"  # the preview follows the settings
+    assert dff.preview.value != before
+    dff.method.value = "robust"
+    _run(dff, qtbot)
+    stored = labels.metadata["napari_calcium"]["dff"]
+    np.testing.assert_array_equal(
+        stored.dff, nc.compute_dff(traces.corrected, frame_rate_hz=rate).dff
+    )
+    np.testing.assert_allclose(labels.features["dff_snr"], nc.snr(stored.dff))
+    # the dF/F follows the true calcium (the same criterion as the scripting test)
+    truth = recording.truth.calcium
+    active = np.flatnonzero(truth.std(axis=1) > 0)
+    r = [np.corrcoef(stored.dff[i], truth[i])[0, 1] for i in active]
+    assert np.median(r) > 0.9
+
+    # estimating the coefficient; a new extraction drops the stale dF/F
+    extract.estimate.value = True
+    _run(extract, qtbot)
+    meta = labels.metadata["napari_calcium"]
+    assert meta["dff"] is None
+    np.testing.assert_allclose(
+        labels.features["neuropil_coefficient"], meta["traces"].coefficients, rtol=1e-6
+    )
+    assert not np.allclose(labels.features["neuropil_coefficient"], 0.7)
+
+
+def test_extract_refuses_rois_of_another_size(viewer, qtbot):
+    viewer.add_labels(np.ones((50, 50), np.int32), name="small")
+    extract = _dock(viewer, "Extract traces")
+    extract.movie_box.value = viewer.layers["movie"]
+    extract.rois_box.value = viewer.layers["small"]
+    assert extract.start() is None
+    assert "error" in extract.status.value and "(50, 50)" in extract.status.value
