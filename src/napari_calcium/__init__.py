@@ -80,6 +80,9 @@ _LAZY: dict[str, str] = {
     "shift_rois": ".core.sessions",
     "estimate_fov_shift": ".core.sessions",
     "load_rois": ".io.roi_files",
+    "save_traces": ".io.trace_files",
+    "load_traces": ".io.trace_files",
+    "save_nwb": ".io._nwb",
     "save_rois": ".io.roi_files",
     # traces
     "extract_traces": ".core.extraction",
@@ -199,6 +202,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         perona_malik,
         smooth,
     )
+    from .io._nwb import save_nwb
     from .io.binary import load_binary, save_binary
     from .io.bruker_compat import (
         determine_imaging_content,
@@ -210,6 +214,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .io.open import open_recording
     from .io.roi_files import load_rois, save_rois
     from .io.tiff import load_images, save_images
+    from .io.trace_files import load_traces, save_traces
 
 
 def __getattr__(name: str) -> Any:

@@ -79,7 +79,8 @@ class OutputExistsError(NapariCalciumError, FileExistsError):
 
 
 class BackendError(NapariCalciumError, RuntimeError):
-    """The requested compute device (GPU) is not usable, or arrays from two devices were mixed."""
+    """A backend is not usable: the requested compute device (GPU), arrays from two devices
+    mixed, or an optional library a feature needs (e.g. pynwb for NWB export) is missing."""
 
 
 class OperationCancelled(NapariCalciumError):

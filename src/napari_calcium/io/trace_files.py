@@ -1,0 +1,538 @@
+"""Export traces exactly as stored: NPZ, CSV and a JSON sidecar (NWB in :mod:`._nwb`).
+
+:func:`save_traces` writes the arrays of a :class:`~napari_calcium.core.extraction.TraceSet`
+(and of a :class:`~napari_calcium.core.dff.DffResult`) **unchanged**: no display scaling,
+smoothing, offset or percentage is ever applied, and the sidecar says so (``"transform":
+"none"``). suite2p's GUI exported display-transformed values that users then compared with
+``F.npy``; this module never does.
+
+Files, for ``save_traces("out/session.npz", ...)`` or ``"out/session.csv"``:
+
+- ``session.npz``: ``F``, ``Fneu``, ``corrected``, ``coefficients``, ``ids``, ``time_s`` (and
+  ``F_chan2``, ``Fneu_chan2``, ``dff``, ``baseline`` when present), float32 as stored, plus
+  ``frame_rate_hz`` and the parameters as JSON text. No pickles (``np.load(...,
+  allow_pickle=False)`` reads it).
+- CSV: one file per array, ``session_F.csv``, ``session_Fneu.csv``, ``session_corrected.csv``,
+  ``session_dff.csv``, ``session_baseline.csv``, ...: one row per frame, a ``time_s`` column
+  (``frame`` when the frame rate is unknown), then one column per ROI named ``roi_<id>``. Values
+  are written with 9 significant digits (``%.9g``), which round-trips float32 bit for bit.
+  ``session_coefficients.csv`` holds ``roi_id,neuropil_coefficient``.
+- ``session.json``: the sidecar: extraction and dF/F parameters, frame rate, ROI table summary,
+  package versions, creation time, every data file written with its sha256, and
+  ``"transform": "none"``.
+
+All files of a set are written to temporary files first and renamed into place only when every
+one of them was written, so a failure never leaves a partial set; nothing is overwritten unless
+``overwrite=True`` (checked for every target before anything is written).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import zipfile
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..core.dff import DffResult
+from ..core.extraction import TraceSet
+from ..core.rois import RoiSet
+from ..errors import OutputExistsError, ParameterError, RecordingError, ShapeError
+from ._atomic import atomic_output
+
+__all__ = ["TRACE_FORMATS", "load_traces", "save_traces", "trace_file_names"]
+
+#: Formats :func:`save_traces` writes.
+TRACE_FORMATS = ("npz", "csv")
+
+_MAGIC = "napari-calcium-traces"
+_VERSION = 1
+#: trace arrays in file order: (name, where it lives, what it is)
+_TRACE_ARRAYS = (
+    ("F", "traces", "cell fluorescence, weighted mean over the cell mask (movie units)"),
+    ("Fneu", "traces", "neuropil fluorescence, mean over the surround mask (movie units)"),
+    ("corrected", "traces", "F - coefficient * Fneu (movie units)"),
+    ("F_chan2", "traces", "cell fluorescence of the second channel (movie units)"),
+    ("Fneu_chan2", "traces", "neuropil fluorescence of the second channel (movie units)"),
+    ("dff", "dff", "dF/F (dF/sqrt(F) for method 'dff_sqrt'), a fraction, not percent"),
+    ("baseline", "dff", "baseline F0 used for dff, offset included (movie units)"),
+)
+_ARRAY_NAMES = tuple(name for name, _, _ in _TRACE_ARRAYS)
+_READ_ERRORS = (ValueError, TypeError, KeyError, IndexError, OSError, EOFError, AttributeError)
+_READ_ERRORS += (zipfile.BadZipFile, zlib.error)
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy scalars/arrays -> numbers/lists; non-finite floats -> None)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if hasattr(value, "to_dict"):
+        return _jsonable(value.to_dict())
+    return str(value)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import scipy
+
+    return {
+        "napari-calcium": __version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _check_inputs(traces: Any, dff: Any, rois: Any) -> dict[str, np.ndarray]:
+    """The arrays to write, by name, after checking types and shapes (host numpy, as stored)."""
+    if not isinstance(traces, TraceSet):
+        raise ParameterError(f"save_traces needs a TraceSet; got {type(traces).__name__}")
+    if dff is not None and not isinstance(dff, DffResult):
+        raise ParameterError(
+            f"dff must be a DffResult (from compute_dff); got {type(dff).__name__}"
+        )
+    if rois is not None and not isinstance(rois, RoiSet):
+        raise ParameterError(f"rois must be a RoiSet; got {type(rois).__name__}")
+    arrays: dict[str, np.ndarray] = {}
+    for name, owner, _ in _TRACE_ARRAYS:
+        source = traces if owner == "traces" else dff
+        value = None if source is None else getattr(source, name)
+        if value is None:
+            continue
+        if hasattr(value, "get") and not isinstance(value, np.ndarray):  # cupy -> host
+            value = value.get()
+        arr = np.asarray(value)
+        if arr.ndim != 2 or arr.dtype.kind != "f":
+            raise ShapeError(
+                f"{name} must be a 2-D float (n_rois, n_frames) array; got {arr.dtype} {arr.shape}"
+            )
+        arrays[name] = arr
+    shape = arrays["F"].shape
+    for name, arr in arrays.items():
+        if arr.shape != shape:
+            raise ShapeError(f"{name} has shape {arr.shape} but F has {shape} (n_rois, n_frames)")
+    ids = np.asarray(traces.ids)
+    coef = np.asarray(traces.coefficients)
+    if ids.shape != (shape[0],) or coef.shape != (shape[0],):
+        raise ShapeError(
+            f"traces have {shape[0]} rows but ids has shape {ids.shape} and coefficients "
+            f"{coef.shape}; each needs one entry per ROI"
+        )
+    if ids.dtype.kind not in "iu" or np.unique(ids).size != ids.size:
+        raise ParameterError("TraceSet ids must be unique integers")
+    if rois is not None and not np.array_equal(np.asarray(rois.ids), ids):
+        raise ParameterError(
+            "rois and traces list different ROI ids (or in another order); pass the RoiSet the "
+            "traces were extracted from"
+        )
+    rate = traces.frame_rate_hz
+    if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
+        raise ParameterError(f"frame_rate_hz must be positive; got {rate!r}")
+    arrays["coefficients"] = coef
+    arrays["ids"] = ids.astype(np.int64)
+    return arrays
+
+
+def _format_of(path: Path, format: str | None) -> str:
+    if format is None:
+        format = path.suffix.lower().lstrip(".")
+        if format not in TRACE_FORMATS:
+            raise ParameterError(
+                f"cannot tell the trace format from {path.name!r}; use .npz or .csv, or format="
+            )
+    if format not in TRACE_FORMATS:
+        raise ParameterError(f"format must be one of {TRACE_FORMATS}; got {format!r}")
+    return format
+
+
+def _stem_path(path: Path) -> Path:
+    return path.with_suffix("") if path.suffix.lower() in (".npz", ".csv", ".json") else path
+
+
+def trace_file_names(
+    path: str | os.PathLike, present: tuple[str, ...], format: str | None = None
+) -> list[Path]:
+    """The files :func:`save_traces` writes for `path` (data files first, the sidecar last).
+
+    `present` names the trace arrays that exist (e.g. ``("F", "Fneu", "corrected", "dff",
+    "baseline")``).
+    """
+    p = Path(path)
+    fmt = _format_of(p, format)
+    stem = _stem_path(p)
+    if fmt == "npz":
+        files = [stem.with_name(stem.name + ".npz")]
+    else:
+        names = [n for n in _ARRAY_NAMES if n in present] + ["coefficients"]
+        files = [stem.with_name(f"{stem.name}_{n}.csv") for n in names]
+    return [*files, stem.with_name(stem.name + ".json")]
+
+
+# ------------------------------------------------------------------------------------- writers
+def _time_column(n_frames: int, rate: float | None) -> tuple[str, np.ndarray]:
+    if rate is None:
+        return "frame", np.arange(n_frames, dtype=np.int64)
+    return "time_s", np.arange(n_frames, dtype=np.float64) / float(rate)
+
+
+def _write_npz(tmp: Path, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+    payload = {k: v for k, v in arrays.items()}
+    payload.update(
+        format=np.array(_MAGIC),
+        version=np.array(_VERSION),
+        frame_rate_hz=np.array(
+            np.nan if extra["frame_rate_hz"] is None else extra["frame_rate_hz"]
+        ),
+        extraction_parameters=np.array(json.dumps(extra["extraction"])),
+        dff_method=np.array("" if extra["dff"] is None else extra["dff"]["method"]),
+        dff_parameters=np.array(json.dumps(None if extra["dff"] is None else extra["dff"])),
+    )
+    if extra["frame_rate_hz"] is not None:
+        payload["time_s"] = _time_column(arrays["F"].shape[1], extra["frame_rate_hz"])[1]
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **payload)
+
+
+def _write_csv(tmp: Path, name: str, arrays: dict[str, np.ndarray], rate: float | None) -> None:
+    """One CSV: rows = frames, ``time_s`` (or ``frame``) then ``roi_<id>`` columns."""
+    ids = arrays["ids"]
+    if name == "coefficients":
+        rows = np.column_stack([ids.astype(np.float64), arrays["coefficients"]])
+        fmt = ["%d", "%.17g" if arrays["coefficients"].dtype == np.float64 else "%.9g"]
+        header = "roi_id,neuropil_coefficient"
+    else:
+        data = arrays[name]
+        tname, tcol = _time_column(data.shape[1], rate)
+        digits = "%.17g" if data.dtype == np.float64 else "%.9g"
+        rows = np.column_stack([tcol.astype(np.float64), data.T.astype(np.float64)])
+        fmt = ["%d" if rate is None else "%.17g"] + [digits] * data.shape[0]
+        header = ",".join([tname] + [f"roi_{int(i)}" for i in ids])
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        np.savetxt(fh, rows, fmt=fmt, delimiter=",", header=header, comments="")
+
+
+def _sidecar(arrays, traces, dff, rois, metadata, files, fmt) -> dict[str, Any]:
+    n_rois, n_frames = arrays["F"].shape
+    rate = None if traces.frame_rate_hz is None else float(traces.frame_rate_hz)
+    roi_summary = None
+    if rois is not None:
+        c = rois.centroids
+        roi_summary = {
+            "image_shape": list(rois.shape),
+            "pixel_size_um": rois.pixel_size_um,
+            "ids": rois.ids,
+            "area_px": rois.area,
+            "centroid_y_px": c[:, 0],
+            "centroid_x_px": c[:, 1],
+            "is_cell": rois.is_cell,
+        }
+    if metadata is not None and not isinstance(metadata, Mapping):
+        metadata = metadata.to_dict() if hasattr(metadata, "to_dict") else metadata
+    described = {n: d for n, _, d in _TRACE_ARRAYS}
+    return _jsonable(
+        {
+            "format": _MAGIC,
+            "version": _VERSION,
+            "file_format": fmt,
+            "transform": "none",
+            "transform_note": "values are exactly the stored arrays: no scaling, smoothing, "
+            "offset or percentage applied on export",
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "software": _versions(),
+            "n_rois": n_rois,
+            "n_frames": n_frames,
+            "frame_rate_hz": rate,
+            "time": "time_s = frame_index / frame_rate_hz" if rate else "frame index only",
+            "ids": arrays["ids"],
+            "arrays": {
+                n: {"dtype": str(a.dtype), "shape": list(a.shape), "description": described[n]}
+                for n, a in arrays.items()
+                if n in described
+            },
+            "neuropil_coefficients": arrays["coefficients"],
+            "extraction": dict(traces.parameters),
+            "dff": None if dff is None else {"method": dff.method, "parameters": dff.parameters},
+            "rois": roi_summary,
+            "metadata": metadata,
+            "files": files,
+        }
+    )
+
+
+def save_traces(
+    path: str | os.PathLike,
+    traces: TraceSet,
+    *,
+    dff: DffResult | None = None,
+    rois: RoiSet | None = None,
+    metadata: Mapping[str, Any] | Any | None = None,
+    format: str | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write traces (and dF/F) exactly as stored, with a JSON sidecar, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``<folder>/<stem>.npz`` or ``<folder>/<stem>.csv`` (see the module docstring for the
+        files each writes; the sidecar is ``<stem>.json``).
+    traces : TraceSet
+        From :func:`~napari_calcium.extract_traces`.
+    dff : DffResult, optional
+        From :func:`~napari_calcium.compute_dff` on these traces; adds ``dff`` and ``baseline``.
+    rois : RoiSet, optional
+        The ROIs of `traces` (same ids, same order); their table summary (ids, areas,
+        centroids) goes into the sidecar.
+    metadata : dict or RecordingMetadata, optional
+        Anything else to record in the sidecar (JSON-able values).
+    format : {"npz", "csv"}, optional
+        Default from the suffix of `path`.
+    overwrite : bool
+        Replace existing files. Otherwise any existing target raises before anything is written.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, data files first, the sidecar last.
+
+    Raises
+    ------
+    OutputExistsError
+        A target exists and `overwrite` is False (nothing was written).
+    ShapeError
+        Arrays of different shapes, or ids/coefficients not one per ROI.
+    ParameterError
+        Unknown format, mismatched `rois`, wrong argument types.
+    """
+    p = Path(path)
+    fmt = _format_of(p, format)
+    arrays = _check_inputs(traces, dff, rois)
+    targets = trace_file_names(p, tuple(arrays), fmt)
+    if not overwrite:
+        for target in targets:
+            if target.exists():
+                raise OutputExistsError(target)
+    rate = None if traces.frame_rate_hz is None else float(traces.frame_rate_hz)
+    sidecar_target, data_targets = targets[-1], targets[:-1]
+    with contextlib.ExitStack() as stack:
+        # the sidecar's context is entered first so it is renamed into place last
+        sidecar_tmp = stack.enter_context(atomic_output(sidecar_target, overwrite=overwrite))
+        tmps = [stack.enter_context(atomic_output(t, overwrite=overwrite)) for t in data_targets]
+        extra = {
+            "frame_rate_hz": rate,
+            "extraction": _jsonable(dict(traces.parameters)),
+            "dff": None
+            if dff is None
+            else {"method": dff.method, "parameters": _jsonable(dict(dff.parameters))},
+        }
+        if fmt == "npz":
+            _write_npz(tmps[0], arrays, extra)
+        else:
+            for tmp, target in zip(tmps, data_targets, strict=True):
+                name = target.stem[len(_stem_path(p).name) + 1 :]
+                _write_csv(tmp, name, arrays, rate)
+        files = [
+            {"name": t.name, "sha256": _sha256(tmp), "bytes": tmp.stat().st_size}
+            for t, tmp in zip(data_targets, tmps, strict=True)
+        ]
+        sidecar = _sidecar(arrays, traces, dff, rois, metadata, files, fmt)
+        with open(sidecar_tmp, "w", encoding="utf-8") as fh:
+            json.dump(sidecar, fh, indent=1, allow_nan=False)
+            fh.write("\n")
+    return targets
+
+
+# ------------------------------------------------------------------------------------- loading
+@contextlib.contextmanager
+def _reading(path: Path, what: str):
+    try:
+        yield
+    except RecordingError:
+        raise
+    except _READ_ERRORS as exc:
+        raise RecordingError(
+            path, f"cannot read it as {what}: {exc or type(exc).__name__}"
+        ) from exc
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise RecordingError(path, "sidecar not found; it is written next to the data files")
+    with _reading(path, "a napari-calcium trace sidecar (JSON)"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("format") != _MAGIC:
+            raise RecordingError(path, "not a napari-calcium trace sidecar (no 'format' marker)")
+        if int(data.get("version", 0)) > _VERSION:
+            raise RecordingError(path, "written by a newer napari-calcium; upgrade to read it")
+    return data
+
+
+def _verify(sidecar: dict[str, Any], folder: Path, sidecar_path: Path) -> None:
+    for entry in sidecar.get("files", []):
+        f = folder / entry["name"]
+        if f.is_file() and _sha256(f) != entry["sha256"]:
+            raise RecordingError(
+                f,
+                f"contents differ from the sha256 recorded in {sidecar_path.name}; the file "
+                "was changed or corrupted after it was written",
+            )
+
+
+def _load_npz(path: Path) -> tuple[dict[str, np.ndarray], float | None, dict, dict | None]:
+    with _reading(path, "a napari-calcium traces .npz"), np.load(path, allow_pickle=False) as z:
+        if "format" not in z.files or str(z["format"]) != _MAGIC:
+            raise RecordingError(path, "not a napari-calcium traces .npz (no 'format' marker)")
+        if int(z["version"]) > _VERSION:
+            raise RecordingError(path, "written by a newer napari-calcium; upgrade to read it")
+        arrays = {n: z[n] for n in (*_ARRAY_NAMES, "coefficients", "ids") if n in z.files}
+        rate = float(z["frame_rate_hz"])
+        params = json.loads(str(z["extraction_parameters"]))
+        dff_info = json.loads(str(z["dff_parameters"]))
+    return arrays, (None if math.isnan(rate) else rate), params, dff_info
+
+
+def _read_csv(path: Path, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    with _reading(path, "a napari-calcium traces CSV"):
+        with open(path, encoding="utf-8") as fh:
+            header = fh.readline().strip().split(",")
+            if header[0] not in ("time_s", "frame") or not all(
+                h.startswith("roi_") for h in header[1:]
+            ):
+                raise RecordingError(path, "header must be time_s (or frame), roi_<id>, ...")
+            file_ids = np.array([int(h[4:]) for h in header[1:]], np.int64)
+            if ids is not None and not np.array_equal(file_ids, ids):
+                raise RecordingError(path, "its roi_<id> columns differ from the other files")
+            table = np.loadtxt(fh, delimiter=",", dtype=np.float64, ndmin=2)
+        if table.shape[1] != len(header):
+            raise RecordingError(path, f"rows have {table.shape[1]} values, header {len(header)}")
+    return file_ids, table[:, 1:].T
+
+
+def _load_csv_set(sidecar: dict, folder: Path) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    ids = None
+    dtypes = {n: np.dtype(info["dtype"]) for n, info in sidecar["arrays"].items()}
+    for entry in sidecar["files"]:
+        f = folder / entry["name"]
+        name = next((n for n in dtypes if entry["name"].endswith(f"_{n}.csv")), None)
+        if entry["name"].endswith("_coefficients.csv"):
+            with _reading(f, "a napari-calcium coefficients CSV"):
+                table = np.loadtxt(f, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
+                arrays["coefficients"] = table[:, 1].astype(np.float32)
+                arrays["ids"] = table[:, 0].astype(np.int64)
+        elif name is not None:
+            ids, values = _read_csv(f, ids)
+            arrays[name] = values.astype(dtypes[name])
+    if "F" not in arrays:
+        raise RecordingError(folder, "the sidecar lists no F CSV file")
+    return arrays
+
+
+def load_traces(path: str | os.PathLike) -> tuple[TraceSet, DffResult | None, dict[str, Any]]:
+    """Read traces written by :func:`save_traces`, exactly (bit-identical float32).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz``, the ``<stem>.json`` sidecar, or any ``<stem>_<array>.csv`` of a CSV set
+        (a CSV set needs its sidecar; an NPZ reads alone).
+
+    Returns
+    -------
+    (TraceSet, DffResult or None, dict)
+        The traces, the dF/F when it was saved, and the sidecar (``{}`` when an NPZ has none).
+
+    Raises
+    ------
+    RecordingError
+        Missing, corrupted or foreign files (the message names the file), or a file whose
+        sha256 differs from the one its sidecar recorded.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        stem = p.stem
+        for n in sorted((*_ARRAY_NAMES, "coefficients"), key=len, reverse=True):
+            if stem.endswith(f"_{n}"):
+                stem = stem[: -len(n) - 1]
+                break
+        p = p.with_name(stem + ".json")
+        suffix = ".json"
+    if not p.exists():
+        raise RecordingError(p, "file not found")
+    if suffix == ".json":
+        sidecar = _read_sidecar(p)
+        if sidecar.get("file_format") == "npz":
+            npz = p.with_suffix(".npz")
+            _verify(sidecar, p.parent, p)
+            arrays, rate, params, dff_info = _load_npz(npz)
+        else:
+            _verify(sidecar, p.parent, p)
+            with _reading(p, "a napari-calcium trace sidecar (JSON)"):
+                arrays = _load_csv_set(sidecar, p.parent)
+                rate, params, dff_info = (
+                    sidecar["frame_rate_hz"],
+                    sidecar["extraction"],
+                    sidecar["dff"],
+                )
+    elif suffix == ".npz":
+        side = p.with_suffix(".json")
+        sidecar = _read_sidecar(side) if side.is_file() else {}
+        if sidecar:
+            _verify(sidecar, p.parent, side)
+        arrays, rate, params, dff_info = _load_npz(p)
+    else:
+        raise RecordingError(p, "not a trace file; expected .npz, .csv or the .json sidecar")
+    with _reading(p, "napari-calcium traces"):
+        traces = TraceSet(
+            F=arrays["F"],
+            Fneu=arrays.get("Fneu"),
+            corrected=arrays["corrected"],
+            coefficients=arrays["coefficients"],
+            ids=arrays["ids"],
+            frame_rate_hz=rate,
+            F_chan2=arrays.get("F_chan2"),
+            Fneu_chan2=arrays.get("Fneu_chan2"),
+            parameters=params or {},
+        )
+        _check_inputs(traces, None, None)
+        dff = None
+        if "dff" in arrays:
+            info = dff_info or {}
+            dff = DffResult(
+                arrays["dff"],
+                arrays["baseline"],
+                info.get("method", ""),
+                info.get("parameters", {}),
+            )
+    return traces, dff, sidecar
