@@ -6,7 +6,18 @@ import json
 import subprocess
 import sys
 
-GUI_MODULES = ("napari", "PyQt5", "PyQt6", "PySide2", "PySide6", "qtpy", "vispy", "magicgui")
+GUI_MODULES = (
+    "napari",
+    "PyQt5",
+    "PyQt6",
+    "PySide2",
+    "PySide6",
+    "qtpy",
+    "vispy",
+    "magicgui",
+    "pyqtgraph",
+    "matplotlib",
+)
 
 
 def _modules_after(code: str) -> set[str]:

@@ -94,3 +94,18 @@ def test_extract_refuses_rois_of_another_size(viewer, qtbot):
     extract.rois_box.value = viewer.layers["small"]
     assert extract.start() is None
     assert "error" in extract.status.value and "(50, 50)" in extract.status.value
+
+
+def test_trace_plot_shows_traces_as_soon_as_they_are_extracted(viewer, qtbot):
+    labels = viewer.layers["rois"]
+    plot = _dock(viewer, "Trace plot")
+    plot.set_layer(labels)
+    labels.selected_label = 2
+    assert not plot.curves  # nothing stored yet
+    extract = _dock(viewer, "Extract traces")
+    extract.movie_box.value = viewer.layers["movie"]
+    extract.rois_box.value = labels
+    _run(extract, qtbot)
+    traces = labels.metadata["napari_calcium"]["traces"]
+    curve = plot.curves[(2, "corrected")]
+    np.testing.assert_array_equal(curve.yData, traces.by_id(2).corrected)

@@ -1,0 +1,496 @@
+"""Trace plot dock: the stored traces of the ROIs clicked in the viewer, linked to the time slider.
+
+The widget only displays what the "Extract traces" / "dF/F" widgets stored in a Labels layer's
+``metadata["napari_calcium"]`` (``"traces"``: a TraceSet, ``"dff"``: a DffResult); it never
+computes traces. Curves hold the stored rows themselves: the stacked view offsets a curve with
+an item transform (``setPos``), so ``curve.yData`` is always the stored array. Long traces are
+decimated for display only (pyqtgraph auto downsampling, "peak" mode, clip to view).
+
+pyqtgraph was chosen over a matplotlib canvas by measured redraw time on click
+(``benchmarks/bench_plot.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .._layers import METADATA_KEY
+
+__all__ = ["KINDS", "TracePlotWidget", "parse_ids"]
+
+#: trace kinds: key -> (label, plot row); row 0 is fluorescence (movie units), row 1 is dF/F
+KINDS: dict[str, tuple[str, int]] = {
+    "F": ("raw F", 0),
+    "Fneu": ("neuropil", 0),
+    "corrected": ("corrected", 0),
+    "dff": ("dF/F", 1),
+}
+_KIND_COLORS = {"F": "#4c9be8", "Fneu": "#9a9a9a", "corrected": "#f0a030", "dff": "#50c878"}
+_KIND_STYLES = {
+    "F": Qt.PenStyle.SolidLine,
+    "Fneu": Qt.PenStyle.DotLine,
+    "corrected": Qt.PenStyle.SolidLine,
+    "dff": Qt.PenStyle.SolidLine,
+}
+MODES = ("overlay", "stacked")
+
+
+def parse_ids(text: str) -> list[int]:
+    """ROI ids from text such as ``"3, 5 7-9"`` (ranges inclusive), in order, without repeats."""
+    ids: list[int] = []
+    for a, b in re.findall(r"(\d+)(?:\s*-\s*(\d+))?", text):
+        ids.extend(range(int(a), int(b or a) + 1))
+    return list(dict.fromkeys(ids))
+
+
+def _store(layer: Any) -> dict:
+    return (getattr(layer, "metadata", None) or {}).get(METADATA_KEY) or {}
+
+
+def _color_hex(color: Any) -> str:
+    return color.as_hex() if hasattr(color, "as_hex") else str(color)
+
+
+class TracePlotWidget(QWidget):
+    """Dock showing raw F / neuropil / corrected / dF/F of the selected ROIs against time (s).
+
+    Click a label in the viewer (shift-click adds or removes it) or type ids; a vertical line
+    follows the time slider, and a click in the plot moves the slider to that frame.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.layer: Any = None
+        self.selected_ids: list[int] = []
+        #: ``(roi id, kind) -> PlotDataItem`` of what is drawn now
+        self.curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        self._x_cache: tuple[int, float, int, np.ndarray] | None = None
+        self._unknown: list[int] = []
+        self._pool: list[list[pg.PlotDataItem]] = [[], []]
+        self._text = "#ffffff"
+
+        self.layer_box = QComboBox()
+        self.ids_edit = QLineEdit()
+        self.ids_edit.setPlaceholderText("click a label, or type ids: 3, 5, 7-9")
+        self.mode_box = QComboBox()
+        self.mode_box.addItems(MODES)
+        self.kind_boxes = {k: QCheckBox(label) for k, (label, _) in KINDS.items()}
+        for k, box in self.kind_boxes.items():
+            box.setChecked(k != "Fneu")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.plots = [self.graphics.addPlot(row=0, col=0), self.graphics.addPlot(row=1, col=0)]
+        self.cursors = []
+        for plot, ylabel in zip(self.plots, ("F (movie units)", "dF/F"), strict=True):
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+            plot.setLabel("left", ylabel)
+            plot.setLabel("bottom", "time", units="s")
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            cursor = pg.InfiniteLine(pos=0.0, angle=90, movable=False)
+            plot.addItem(cursor, ignoreBounds=True)
+            self.cursors.append(cursor)
+        self.plots[1].setXLink(self.plots[0])
+        self.graphics.scene().sigMouseClicked.connect(self._on_plot_clicked)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("ROI layer"))
+        top.addWidget(self.layer_box, 1)
+        row2 = QHBoxLayout()
+        row2.addWidget(QLabel("ROIs"))
+        row2.addWidget(self.ids_edit, 1)
+        row2.addWidget(self.mode_box)
+        row3 = QHBoxLayout()
+        for box in self.kind_boxes.values():
+            row3.addWidget(box)
+        layout = QVBoxLayout(self)
+        for row in (top, row2, row3):
+            layout.addLayout(row)
+        layout.addWidget(self.message)
+        layout.addWidget(self.graphics, 1)
+        self.setMinimumHeight(300)
+
+        self.layer_box.currentIndexChanged.connect(self._on_layer_chosen)
+        self.ids_edit.editingFinished.connect(
+            lambda: self.show_rois(parse_ids(self.ids_edit.text()))
+        )
+        self.mode_box.currentTextChanged.connect(lambda _: self.redraw())
+        for box in self.kind_boxes.values():
+            box.toggled.connect(lambda _: self.redraw())
+        if napari_viewer is not None:
+            napari_viewer.layers.events.inserted.connect(self._refresh_layers)
+            napari_viewer.layers.events.removed.connect(self._refresh_layers)
+            napari_viewer.dims.events.current_step.connect(self._update_cursor)
+            napari_viewer.events.theme.connect(self._apply_theme)
+            napari_viewer.mouse_drag_callbacks.append(self._on_viewer_click)
+        self._apply_theme()
+        self._refresh_layers()
+
+    # ------------------------------------------------------------------ layers and data
+    def _candidates(self) -> list:
+        if self.viewer is None:
+            return []
+        labels = [ly for ly in self.viewer.layers if ly._type_string == "labels"]
+        with_traces = [ly for ly in labels if _store(ly).get("traces") is not None]
+        return with_traces + [ly for ly in labels if ly not in with_traces]
+
+    def _refresh_layers(self, event: Any = None) -> None:
+        layers = self._candidates()
+        current = self.layer if self.layer in layers else (layers[0] if layers else None)
+        self.layer_box.blockSignals(True)
+        self.layer_box.clear()
+        for ly in layers:
+            self.layer_box.addItem(ly.name, ly)
+        if current is not None:
+            self.layer_box.setCurrentIndex(layers.index(current))
+        self.layer_box.blockSignals(False)
+        if current is not self.layer:
+            self.set_layer(current)
+        elif current is None:
+            self.redraw()
+
+    def _on_layer_chosen(self, index: int) -> None:
+        self.set_layer(self.layer_box.itemData(index) if index >= 0 else None)
+
+    def set_layer(self, layer: Any) -> None:
+        """Show traces from this Labels layer (None: none); its selected label is shown first."""
+        if self.layer is not None:
+            self.layer.events.selected_label.disconnect(self._on_selected_label)
+            self.layer.events.metadata.disconnect(self._on_metadata)
+        self.layer = layer
+        if layer is not None:
+            layer.events.selected_label.connect(self._on_selected_label)
+            # traces or dF/F stored after the dock opened (Extract traces, dF/F) show at once
+            layer.events.metadata.connect(self._on_metadata)
+            index = self.layer_box.findText(layer.name)
+            if index >= 0 and self.layer_box.currentIndex() != index:
+                self.layer_box.blockSignals(True)
+                self.layer_box.setCurrentIndex(index)
+                self.layer_box.blockSignals(False)
+        traces = self.traces
+        label = getattr(layer, "selected_label", 0)
+        keep = [i for i in self.selected_ids if traces is not None and i in traces.ids]
+        self.show_rois(keep or ([label] if traces is not None and label in traces.ids else []))
+
+    def _on_metadata(self, _event: Any = None) -> None:
+        self.set_layer(self.layer)
+
+    @property
+    def traces(self) -> Any:
+        """The TraceSet stored with the chosen layer, or None."""
+        return _store(self.layer).get("traces") if self.layer is not None else None
+
+    @property
+    def dff(self) -> Any:
+        """The DffResult stored with the chosen layer, or None (then the dF/F box is hidden)."""
+        return _store(self.layer).get("dff") if self.layer is not None else None
+
+    def frame_rate_hz(self) -> float | None:
+        """Frames per second: from the traces, else the layer metadata, else the movie's scale."""
+        traces = self.traces
+        if traces is not None and traces.frame_rate_hz:
+            return float(traces.frame_rate_hz)
+        if _store(self.layer).get("frame_rate_hz"):
+            return float(_store(self.layer)["frame_rate_hz"])
+        movie = self.movie_layer()
+        if movie is not None and float(movie.scale[0]) != 1.0:
+            return 1.0 / float(movie.scale[0])
+        return None
+
+    def movie_layer(self) -> Any:
+        """The movie the traces came from: ``derived_from`` if present, else a matching movie."""
+        if self.viewer is None:
+            return None
+        movies = [
+            ly
+            for ly in self.viewer.layers
+            if ly._type_string == "image" and ly.ndim >= 3 and not ly.rgb
+        ]
+        source = _store(self.layer).get("derived_from")
+        traces = self.traces
+        n = traces.n_frames if traces is not None else None
+        for test in (
+            lambda ly: ly.name == source,
+            lambda ly: ly.data.shape[0] == n,
+            lambda ly: True,
+        ):
+            hits = [ly for ly in movies if test(ly)]
+            if hits:
+                return hits[0]
+        return None
+
+    def _time_axis(self) -> tuple[np.ndarray, bool]:
+        """(x values, True if in seconds) shared by all curves; cached per traces object."""
+        traces = self.traces
+        rate = self.frame_rate_hz()
+        key = (id(traces), rate or 0.0, traces.n_frames)
+        if self._x_cache is None or self._x_cache[:3] != key:
+            x = np.arange(traces.n_frames, dtype=np.float64)
+            if rate:
+                x /= rate
+            self._x_cache = (*key, x)
+        return self._x_cache[3], bool(rate)
+
+    # ------------------------------------------------------------------ selection
+    def _on_selected_label(self, event: Any = None) -> None:
+        label = int(self.layer.selected_label)
+        traces = self.traces
+        if traces is not None and label in traces.ids and [label] != self.selected_ids:
+            self.show_rois([label])
+
+    def _on_viewer_click(self, viewer: Any, event: Any):
+        """Click (without drag) on a label of the chosen layer shows it; shift toggles it."""
+        if self.layer is None or self.traces is None:
+            return
+        start = np.asarray(event.position)
+        yield
+        while event.type == "mouse_move":
+            if np.abs(np.asarray(event.position) - start).max() > 0:
+                return  # a drag (pan, paint): not a pick
+            yield
+        self.pick(event.position, add=any(m == "Shift" for m in event.modifiers))
+
+    def pick(self, world_position: Any, *, add: bool = False) -> int | None:
+        """Show the ROI under this viewer (world) position; ``add`` toggles it in the selection."""
+        value = self.layer.get_value(world_position, world=True)
+        traces = self.traces
+        if value is None or traces is None or int(value) not in traces.ids:
+            return None
+        roi = int(value)
+        if not add:
+            self.show_rois([roi])
+        elif roi in self.selected_ids:
+            self.show_rois([i for i in self.selected_ids if i != roi])
+        else:
+            self.show_rois([*self.selected_ids, roi])
+        return roi
+
+    def show_rois(self, ids: list[int]) -> None:
+        """Select these ROI ids (unknown ids are reported and dropped) and redraw."""
+        traces = self.traces
+        known = set() if traces is None else {int(i) for i in traces.ids}
+        self.selected_ids = [int(i) for i in ids if int(i) in known]
+        self._unknown = [int(i) for i in ids if int(i) not in known]
+        self.ids_edit.setText(", ".join(map(str, self.selected_ids)))
+        self.redraw()
+
+    @property
+    def mode(self) -> str:
+        """``"overlay"`` or ``"stacked"``."""
+        return self.mode_box.currentText()
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        self.mode_box.setCurrentText(value)
+
+    # ------------------------------------------------------------------ drawing
+    def _rows(self, kind: str) -> Any:
+        if kind == "dff":
+            dff = self.dff
+            return None if dff is None else dff.dff
+        return getattr(self.traces, kind, None)
+
+    def _pen(self, roi: int, kind: str) -> Any:
+        if len(self.selected_ids) > 1:
+            rgba = self.layer.get_color(roi)
+            color = pg.mkColor(*(np.asarray(rgba) * 255).astype(int)) if rgba is not None else "w"
+        else:
+            color = _KIND_COLORS[kind]
+        return pg.mkPen(color, width=1, style=_KIND_STYLES[kind])
+
+    def redraw(self) -> None:
+        """Show the selected ROIs' checked kinds: the stored rows, set on reused curve items."""
+        for plot in self.plots:
+            for item in [i for i in plot.items if isinstance(i, pg.TextItem)]:
+                plot.removeItem(item)
+        self.curves = {}
+        used = [0, 0]
+        traces = self.traces
+        self.kind_boxes["dff"].setVisible(self.dff is not None)
+        self.kind_boxes["Fneu"].setVisible(traces is None or traces.Fneu is not None)
+        message = self._message(traces)
+        self.message.setText(message)
+        self.message.setVisible(bool(message))
+        use_dff = self.dff is not None and self.kind_boxes["dff"].isChecked()
+        self.plots[1].setVisible(use_dff)
+        if traces is None or not self.selected_ids:
+            self._hide_unused(used)
+            return
+        x, in_seconds = self._time_axis()
+        kinds = [
+            k
+            for k, box in self.kind_boxes.items()
+            if box.isChecked() and box.isVisibleTo(self) and self._rows(k) is not None
+        ]
+        stacked = self.mode == "stacked" and len(self.selected_ids) > 1
+        offsets = [0.0, 0.0]
+        for roi in self.selected_ids:
+            i = int(np.flatnonzero(traces.ids == roi)[0])
+            spans = [0.0, 0.0]
+            for kind in kinds:
+                row = KINDS[kind][1]
+                y = self._rows(kind)[i]
+                curve = self._curve(row, used[row])
+                used[row] += 1
+                curve.setPen(self._pen(roi, kind))  # before setData: restyles cached display
+                shift = 0.0
+                if stacked:  # an item transform: the curve's data stay the stored row
+                    lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+                    shift = offsets[row] - lo
+                    spans[row] = max(spans[row], hi - lo)
+                if curve.pos().y() != shift:
+                    curve.setPos(0.0, shift)
+                curve.setData(x, y, name=f"{roi} {kind}")
+                curve.setVisible(True)
+                self.curves[(roi, kind)] = curve
+            if stacked:
+                for row in (0, 1):
+                    if spans[row]:
+                        text = pg.TextItem(f"ROI {roi}", color=self._text, anchor=(0, 1))
+                        text.setPos(float(x[0]), offsets[row])
+                        self.plots[row].addItem(text)
+                        offsets[row] += 1.1 * spans[row]
+        self._hide_unused(used)
+        for plot in self.plots:
+            plot.setLabel(
+                "bottom", "time" if in_seconds else "frame", units="s" if in_seconds else ""
+            )
+            plot.enableAutoRange()
+        self._update_cursor()
+
+    def _curve(self, row: int, k: int) -> pg.PlotDataItem:
+        """The k-th curve item of plot `row`, made once (reusing items is ~3x faster than new)."""
+        pool = self._pool[row]
+        if k == len(pool):
+            curve = pg.PlotDataItem(autoDownsample=True, downsampleMethod="peak", clipToView=True)
+            self.plots[row].addItem(curve)
+            pool.append(curve)
+        return pool[k]
+
+    def _hide_unused(self, used: list[int]) -> None:
+        for row, pool in enumerate(self._pool):
+            for curve in pool[used[row] :]:
+                if curve.isVisible():
+                    curve.setVisible(False)
+                    curve.clear()  # drop the reference to the stored row
+
+    def _message(self, traces: Any) -> str:
+        if self.layer is None:
+            return "No Labels layer: detect or draw ROIs, then run 'Extract traces'."
+        if traces is None:
+            return (
+                f"Layer {self.layer.name!r} has no traces: run 'Extract traces' on it "
+                "(movie + this ROI layer) first."
+            )
+        parts = []
+        if not self.selected_ids:
+            parts.append("Click a label in the viewer (shift-click adds) or type ROI ids.")
+        if self._unknown:
+            parts.append(f"No traces for ROI id(s) {', '.join(map(str, self._unknown))}.")
+        if self.frame_rate_hz() is None:
+            parts.append("Frame rate unknown: time axis in frames.")
+        return " ".join(parts)
+
+    # ------------------------------------------------------------------ time link
+    def current_frame(self) -> int:
+        """The movie frame shown by the viewer's time slider (axis 0)."""
+        movie = self.movie_layer()
+        if movie is None:
+            return int(self.viewer.dims.current_step[0])
+        point = float(self.viewer.dims.point[0])
+        return round((point - float(movie.translate[0])) / float(movie.scale[0]))
+
+    def _x_of_frame(self, frame: int) -> float:
+        rate = self.frame_rate_hz()
+        return frame / rate if rate else float(frame)
+
+    def frame_at(self, x: float) -> int:
+        """The frame at plot x (seconds, or frames without a rate), clipped to the traces."""
+        rate = self.frame_rate_hz()
+        frame = round(x * rate) if rate else round(x)
+        n = self.traces.n_frames if self.traces is not None else frame + 1
+        return min(max(frame, 0), n - 1)
+
+    def _update_cursor(self, event: Any = None) -> None:
+        if self.viewer is None or self.viewer.dims.ndim < 3:
+            return
+        x = self._x_of_frame(self.current_frame())
+        for cursor in self.cursors:
+            cursor.setValue(x)
+
+    @property
+    def cursor_x(self) -> float:
+        """Where the time cursor is (seconds)."""
+        return float(self.cursors[0].value())
+
+    def go_to(self, x: float) -> int:
+        """Move the viewer's time slider to the frame at plot x; returns that frame."""
+        frame = self.frame_at(x)
+        movie = self.movie_layer()
+        if movie is None:
+            self.viewer.dims.set_current_step(0, frame)
+        else:
+            world = float(movie.translate[0]) + frame * float(movie.scale[0])
+            self.viewer.dims.set_point(0, world)
+        return frame
+
+    def _on_plot_clicked(self, event: Any) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or self.traces is None:
+            return
+        pos = event.scenePos()
+        for plot in self.plots:
+            if plot.isVisible() and plot.vb.sceneBoundingRect().contains(pos):
+                self.go_to(plot.vb.mapSceneToView(pos).x())
+                return
+
+    # ------------------------------------------------------------------ theme
+    def _apply_theme(self, event: Any = None) -> None:
+        from napari.utils.theme import get_theme
+
+        name = getattr(self.viewer, "theme", "dark") if self.viewer is not None else "dark"
+        theme = get_theme(name)
+        self._text = _color_hex(theme.text)
+        self.graphics.setBackground(_color_hex(theme.background))
+        for plot in self.plots:
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setPen(_color_hex(theme.foreground))
+                axis.setTextPen(self._text)
+        for cursor in self.cursors:
+            cursor.setPen(pg.mkPen(_color_hex(theme.highlight), width=2))
+
+    def closeEvent(self, event: Any) -> None:
+        """Disconnect from the viewer when the dock closes."""
+        if self.viewer is not None:
+            self.viewer.dims.events.current_step.disconnect(self._update_cursor)
+            self.viewer.events.theme.disconnect(self._apply_theme)
+            self.viewer.layers.events.inserted.disconnect(self._refresh_layers)
+            self.viewer.layers.events.removed.disconnect(self._refresh_layers)
+            if self._on_viewer_click in self.viewer.mouse_drag_callbacks:
+                self.viewer.mouse_drag_callbacks.remove(self._on_viewer_click)
+        if self.layer is not None:
+            self.layer.events.selected_label.disconnect(self._on_selected_label)
+        super().closeEvent(event)

@@ -1,0 +1,152 @@
+"""Trace plot dock in a real viewer: stored traces on click, time cursor, click-to-seek, views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QPointF, Qt
+
+import napari_calcium as nc
+from napari_calcium._napari._layers import movie_layer_kwargs
+from napari_calcium._napari._rois import rois_labels_kwargs
+from napari_calcium._napari.widgets.trace_plot import TracePlotWidget, parse_ids
+
+pytestmark = pytest.mark.gui
+
+FS = 30.0
+
+
+@pytest.fixture(scope="module")
+def data():
+    rec = nc.simulate_recording(
+        n_frames=300, shape=(96, 96), n_neurons=10, frame_rate_hz=FS, pixel_size_um=2.0, seed=5
+    )
+    rois = nc.RoiSet.from_label_image(rec.truth.labels)
+    traces = nc.extract_traces(rec.movie, rois, frame_rate_hz=FS)
+    dff = nc.compute_dff(traces.corrected, frame_rate_hz=FS)
+    return rec, rois, traces, dff
+
+
+def _add_rois(viewer, rois, name="rois", **meta):
+    data, kwargs = rois_labels_kwargs(rois, name=name, reference=viewer.layers["movie"])
+    kwargs["metadata"]["napari_calcium"].update(meta)
+    return viewer.add_labels(data, **kwargs)
+
+
+@pytest.fixture
+def viewer(make_napari_viewer, data):
+    rec = data[0]
+    viewer = make_napari_viewer()
+    viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
+    return viewer
+
+
+@pytest.fixture
+def widget(viewer, data, qtbot):
+    _, rois, traces, dff = data
+    _add_rois(viewer, rois, traces=traces, dff=dff)
+    widget = TracePlotWidget(viewer)
+    qtbot.addWidget(widget)
+    return widget
+
+
+class _Click:
+    """Stand-in for a pyqtgraph MouseClickEvent at a scene position."""
+
+    def __init__(self, pos):
+        self._pos = pos
+
+    def button(self):
+        return Qt.MouseButton.LeftButton
+
+    def scenePos(self):
+        return self._pos
+
+
+def test_parse_ids():
+    assert parse_ids("3, 5 7-9, 3") == [3, 5, 7, 8, 9]
+    assert parse_ids("") == []
+
+
+def test_clicking_a_label_shows_its_stored_traces(widget, viewer, data):
+    _, rois, traces, dff = data
+    layer = viewer.layers["rois"]
+    assert widget.layer is layer
+    roi = int(rois.ids[3])
+    layer.selected_label = roi
+    assert widget.selected_ids == [roi]
+    i = int(np.flatnonzero(traces.ids == roi)[0])
+    expected = {"F": traces.F[i], "corrected": traces.corrected[i], "dff": dff.dff[i]}
+    assert set(widget.curves) == {(roi, k) for k in expected}  # neuropil off by default
+    for (_, kind), curve in widget.curves.items():
+        np.testing.assert_array_equal(curve.yData, expected[kind])  # stored values, not display
+        np.testing.assert_allclose(curve.xData, np.arange(traces.n_frames) / FS)
+    widget.kind_boxes["Fneu"].setChecked(True)
+    np.testing.assert_array_equal(widget.curves[(roi, "Fneu")].yData, traces.Fneu[i])
+
+    # a click in the viewer on another ROI's centroid (world coordinates, 2 µm per pixel)
+    other = int(rois.ids[6])
+    cy, cx = np.argwhere(layer.data == other).mean(axis=0).round()
+    assert widget.pick((0.0, cy * 2.0, cx * 2.0)) == other
+    assert widget.selected_ids == [other]
+    widget.pick((0.0, cy * 2.0, cx * 2.0), add=True)  # shift-click toggles it off again
+    assert widget.selected_ids == []
+    assert widget.pick((0.0, 0.0, 0.0)) is None or layer.data[0, 0] != 0
+
+
+def test_cursor_follows_the_time_slider_and_plot_click_seeks(widget, viewer, data, qtbot):
+    widget.show_rois([int(data[1].ids[0])])
+    viewer.dims.set_current_step(0, 120)
+    assert widget.cursor_x == pytest.approx(120 / FS)
+    assert widget.go_to(2.0) == 60
+    assert viewer.dims.current_step[0] == 60
+    assert widget.cursor_x == pytest.approx(2.0)
+
+    widget.resize(600, 400)
+    widget.show()
+    qtbot.waitExposed(widget)
+    plot = widget.plots[0]
+    plot.setXRange(0, 10, padding=0)
+    plot.vb.updateMatrix()
+    pos = plot.vb.mapViewToScene(QPointF(5.0, float(np.mean(plot.vb.viewRange()[1]))))
+    widget._on_plot_clicked(_Click(pos))
+    assert abs(viewer.dims.current_step[0] - 150) <= 1
+    assert widget.frame_at(-3.0) == 0 and widget.frame_at(1e6) == data[2].n_frames - 1
+
+
+def test_overlay_and_stacked_views_keep_stored_data(widget, data):
+    _, rois, traces, _ = data
+    ids = [int(r) for r in rois.ids[:3]]
+    widget.ids_edit.setText(", ".join(map(str, ids)) + ", 999")
+    widget.ids_edit.editingFinished.emit()
+    assert widget.selected_ids == ids
+    assert "999" in widget.message.text()
+    assert {k[0] for k in widget.curves} == set(ids)
+    assert all(c.pos().y() == 0 for c in widget.curves.values())
+    widget.mode = "stacked"
+    ys = [widget.curves[(r, "corrected")].pos().y() for r in ids]
+    assert ys[0] < ys[1] < ys[2]  # offsets through the item transform...
+    for r in ids:  # ...never in the data
+        i = int(np.flatnonzero(traces.ids == r)[0])
+        np.testing.assert_array_equal(widget.curves[(r, "corrected")].yData, traces.corrected[i])
+    widget.show_rois(ids[:1])  # reused curve items: the others are hidden, not left on screen
+    visible = [c for plot in widget.plots for c in plot.items if c.isVisible() and c.name()]
+    assert sorted(c.name() for c in visible) == sorted(f"{ids[0]} {k}" for _, k in widget.curves)
+
+
+def test_missing_dff_and_missing_traces(viewer, data, qtbot):
+    _, rois, traces, _ = data
+    _add_rois(viewer, rois, name="no traces")
+    _add_rois(viewer, rois, name="no dff", traces=traces)
+    widget = TracePlotWidget(viewer)
+    qtbot.addWidget(widget)
+    assert widget.layer.name == "no dff"  # layers with traces come first
+    widget.show_rois([int(rois.ids[0])])
+    assert not widget.kind_boxes["dff"].isVisibleTo(widget)
+    assert not widget.plots[1].isVisible()
+    assert all(kind != "dff" for _, kind in widget.curves)
+    widget.set_layer(viewer.layers["no traces"])
+    assert "has no traces" in widget.message.text() and "Extract traces" in widget.message.text()
+    assert widget.curves == {}
+    viewer.layers.remove("no traces")
+    assert widget.layer.name == "no dff"
