@@ -133,11 +133,54 @@ def rois() -> None:
     viewer.close()
 
 
+def _wait(job) -> None:
+    import time
+
+    app = napari.qt.get_qapp()
+    while not job.done:
+        app.processEvents()
+        time.sleep(0.05)
+
+
+def traces() -> None:
+    """Extract traces + dF/F through the widgets, then the trace plot dock on one ROI."""
+    import napari_calcium as nc
+    from napari_calcium._napari._layers import movie_layer_kwargs
+    from napari_calcium._napari._rois import rois_labels_kwargs
+
+    rec = nc.simulate_recording(n_frames=1800, shape=(192, 192), n_neurons=40, seed=4)
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1500, 900)
+    movie = viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
+    movie.contrast_limits = tuple(float(v) for v in np.percentile(rec.movie[600], (1, 99.8)))
+    rois = nc.detect_rois(rec.movie, frame_rate_hz=30, pixel_size_um=1.0)
+    data, kwargs = rois_labels_kwargs(rois, name="movie ROIs", reference=movie)
+    labels = viewer.add_labels(data, **kwargs)
+    labels.contour = 1
+    _, extract = viewer.window.add_plugin_dock_widget("napari-calcium", "Extract traces")
+    extract.movie_box.value, extract.rois_box.value = movie, labels
+    _wait(extract.start())
+    _, dff = viewer.window.add_plugin_dock_widget("napari-calcium", "dF/F")
+    dff.rois_box.value = labels
+    _wait(dff.start())
+    _, plot = viewer.window.add_plugin_dock_widget("napari-calcium", "Trace plot")
+    plot.set_layer(labels)
+    active = np.argsort(labels.features["dff_snr"].to_numpy())[::-1]
+    plot.show_rois([int(labels.features["index"].iloc[active[0]])])
+    viewer.dims.set_point(0, 20.0)
+    viewer.layers.selection.active = labels
+    napari.qt.get_qapp().processEvents()
+    shot = viewer.screenshot(path=str(OUT / "traces.png"), canvas_only=False, flash=False)
+    assert np.asarray(shot)[..., :3].std() > 10, "blank screenshot"
+    viewer.close()
+
+
 SHOTS = {
     "sample_recording": sample_recording,
     "bruker_folder": bruker_folder,
     "processing": processing,
     "rois": rois,
+    "traces": traces,
 }
 
 if __name__ == "__main__":
