@@ -1,0 +1,131 @@
+"""Save traces: the traces (and dF/F) stored with a ROI layer to NPZ, CSV or NWB, exactly."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit
+
+from ...errors import NapariCalciumError, ParameterError
+from .._layers import METADATA_KEY
+from .._rois import rois_from_labels_layer
+from .rois import _LayerPickers, _layers_of
+
+FORMATS = ("npz", "csv", "nwb")
+
+
+class SaveTracesWidget(_LayerPickers):
+    """Write a ROI layer's stored traces and dF/F; NWB asks for the metadata it needs."""
+
+    title = "save traces"
+
+    def __init__(self, napari_viewer=None) -> None:
+        self.viewer = napari_viewer
+        self.rois_box = ComboBox(label="ROIs with traces", choices=self._labels)
+        self.path = FileEdit(label="save as", mode="w")
+        self.format = ComboBox(label="format", choices=list(FORMATS), value="npz")
+        self.overwrite = CheckBox(text="overwrite existing files", value=False)
+        # NWB needs real metadata: nothing is made up
+        self.session = LineEdit(label="session description")
+        self.identifier = LineEdit(label="identifier")
+        self.subject_id = LineEdit(label="subject id")
+        self.species = LineEdit(label="species", value="Mus musculus")
+        self.device = LineEdit(label="microscope name")
+        self.device_desc = LineEdit(label="microscope description")
+        self.manufacturer = LineEdit(label="manufacturer")
+        self.indicator = LineEdit(label="indicator")
+        self.location = LineEdit(label="brain location")
+        self.excitation = FloatSpinBox(label="excitation λ (nm)", value=920.0, min=0, max=2000)
+        self.emission = FloatSpinBox(label="emission λ (nm)", value=510.0, min=0, max=2000)
+        self.nwb_box = Container(
+            widgets=[self.session, self.identifier, self.subject_id, self.species, self.device,
+                     self.device_desc, self.manufacturer, self.indicator, self.location,
+                     self.excitation, self.emission],
+        )  # fmt: skip
+        super().__init__(
+            napari_viewer, [self.rois_box],
+            [self.path, self.format, self.overwrite, self.nwb_box], run_text="Save",
+        )  # fmt: skip
+        self.format.changed.connect(self._show)
+        self._show()
+        self.written: list[Path] = []
+
+    def _labels(self, _w=None):
+        return [(layer.name, layer) for layer in _layers_of(self.viewer, "labels", ndim=2)]
+
+    def _show(self, *_) -> None:
+        self.nwb_box.visible = self.format.value == "nwb"
+
+    def _nwb_kwargs(self, layer) -> dict:
+        text = {
+            "session description": self.session.value, "identifier": self.identifier.value,
+            "subject id": self.subject_id.value, "species": self.species.value,
+            "microscope name": self.device.value, "microscope description": self.device_desc.value,
+            "manufacturer": self.manufacturer.value, "indicator": self.indicator.value,
+            "brain location": self.location.value,
+        }  # fmt: skip
+        missing = [name for name, value in text.items() if not str(value).strip()]
+        if missing:
+            raise ParameterError(f"NWB needs: {', '.join(missing)} (nothing is filled in for you)")
+        meta = layer.metadata.get(METADATA_KEY) or {}
+        start = meta.get("start_time")
+        start = (
+            _dt.datetime.fromisoformat(start) if isinstance(start, str) else start
+        ) or _dt.datetime.now(_dt.timezone.utc)
+        if start.tzinfo is None:
+            start = start.astimezone()
+        return {
+            "session_description": self.session.value,
+            "identifier": self.identifier.value,
+            "session_start_time": start,
+            "subject": {"subject_id": self.subject_id.value, "species": self.species.value},
+            "device": {
+                "name": self.device.value,
+                "description": self.device_desc.value,
+                "manufacturer": self.manufacturer.value,
+            },
+            "imaging_plane": {
+                "indicator": self.indicator.value,
+                "location": self.location.value,
+                "excitation_lambda": float(self.excitation.value),
+                "emission_lambda": float(self.emission.value),
+            },
+        }
+
+    def start(self):
+        layer = self.rois_box.value
+        meta = {} if layer is None else (layer.metadata.get(METADATA_KEY) or {})
+        traces = meta.get("traces")
+        if traces is None:
+            self.status.value = "choose a ROI layer with traces (run Extract traces first)"
+            return None
+        path = Path(self.path.value)
+        fmt = self.format.value
+        try:
+            rois = rois_from_labels_layer(layer)
+            if fmt == "nwb":
+                from ...io._nwb import save_nwb
+
+                written = [
+                    save_nwb(
+                        path.with_suffix(".nwb"), traces, rois=rois, dff=meta.get("dff"),
+                        pixel_size_um=rois.pixel_size_um, overwrite=bool(self.overwrite.value),
+                        **self._nwb_kwargs(layer),
+                    )
+                ]  # fmt: skip
+            else:
+                from ...io.trace_files import save_traces
+
+                written = save_traces(
+                    path.with_suffix("." + fmt), traces, dff=meta.get("dff"), rois=rois,
+                    format=fmt, overwrite=bool(self.overwrite.value),
+                )  # fmt: skip
+        except NapariCalciumError as exc:
+            self.status.value = f"error: {exc}"
+            return None
+        self.written = [Path(p) for p in written]
+        self.status.value = f"saved {len(self.written)} file(s): " + ", ".join(
+            p.name for p in self.written
+        )
+        return None
