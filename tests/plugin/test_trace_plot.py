@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from qtpy.QtCore import QPointF, Qt
 
@@ -129,6 +130,16 @@ def test_overlay_and_stacked_views_keep_stored_data(widget, data):
     for r in ids:  # ...never in the data
         i = int(np.flatnonzero(traces.ids == r)[0])
         np.testing.assert_array_equal(widget.curves[(r, "corrected")].yData, traces.corrected[i])
+    # "ROI n" labels are kept and reused; the y range holds every shifted curve
+    labels = [t for t in widget.plots[0].items if isinstance(t, pg.TextItem)]
+    assert sorted(t.toPlainText() for t in labels if t.isVisible()) == [f"ROI {r}" for r in ids]
+    widget.redraw()
+    assert [t for t in widget.plots[0].items if isinstance(t, pg.TextItem)] == labels
+    lo, hi = widget.plots[0].vb.viewRange()[1]
+    for (_, kind), curve in widget.curves.items():
+        if kind != "dff":
+            y = curve.yData + curve.pos().y()
+            assert lo <= np.nanmin(y) and np.nanmax(y) <= hi
     widget.show_rois(ids[:1])  # reused curve items: the others are hidden, not left on screen
     visible = [c for plot in widget.plots for c in plot.items if c.isVisible() and c.name()]
     assert sorted(c.name() for c in visible) == sorted(f"{ids[0]} {k}" for _, k in widget.curves)

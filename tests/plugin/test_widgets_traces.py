@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 import napari_calcium as nc
 from napari_calcium._napari._layers import movie_layer_kwargs
@@ -109,3 +110,48 @@ def test_trace_plot_shows_traces_as_soon_as_they_are_extracted(viewer, qtbot):
     traces = labels.metadata["napari_calcium"]["traces"]
     curve = plot.curves[(2, "corrected")]
     np.testing.assert_array_equal(curve.yData, traces.by_id(2).corrected)
+
+
+def test_dff_preview_is_drawn_dashed_in_the_trace_plot(viewer, qtbot, recording):
+    labels = viewer.layers["rois"]
+    rate = recording.truth.frame_rate_hz
+    rois = nc.RoiSet.from_label_image(recording.truth.labels)
+    traces = nc.extract_traces(recording.movie, rois, frame_rate_hz=rate)
+    meta = {**labels.metadata["napari_calcium"], "traces": traces}
+    labels.metadata = {**labels.metadata, "napari_calcium": meta}
+    plot = _dock(viewer, "Trace plot")
+    plot.set_layer(labels)
+    dff = _dock(viewer, "dF/F")
+    dff.rois_box.value = labels
+    roi = int(traces.ids[3])
+    row = traces.corrected[3][None, :]
+    labels.selected_label = roi
+    dff.method.value = "maximin"
+    expected = nc.compute_dff(row, frame_rate_hz=rate, method="maximin")
+    stored = labels.metadata["napari_calcium"]["dff_preview"]
+    assert stored["id"] == roi and stored["method"] == "maximin"
+    # visible before "Compute dF/F for all ROIs": no solid dF/F yet, the dashed preview is there
+    assert plot.dff is None and (roi, "dff") not in plot.curves
+    assert plot.plots[1].isVisible()
+    preview = plot.curves[(roi, "dff preview")]
+    np.testing.assert_array_equal(preview.yData, expected.dff[0])
+    baseline = plot.curves[(roi, "baseline preview")]
+    np.testing.assert_array_equal(baseline.yData, expected.baseline[0])
+    assert preview.opts["pen"].style() == Qt.PenStyle.DashLine
+    assert "preview" in plot.message.text() and "maximin" in plot.message.text()
+
+    dff.method.value = "robust"
+    _run(dff, qtbot)  # the solid curve: the stored dF/F
+    solid = plot.curves[(roi, "dff")]
+    stored_dff = labels.metadata["napari_calcium"]["dff"].dff
+    np.testing.assert_array_equal(solid.yData, stored_dff[3])
+    dff.method.value = "percentile"  # the preview follows the settings...
+    expected = nc.compute_dff(row, frame_rate_hz=rate, method="percentile")
+    np.testing.assert_array_equal(plot.curves[(roi, "dff preview")].yData, expected.dff[0])
+    assert not np.array_equal(expected.dff[0], stored_dff[3])
+    solid = plot.curves[(roi, "dff")]  # ...the stored dF/F does not
+    np.testing.assert_array_equal(solid.yData, stored_dff[3])
+    assert solid.opts["pen"].style() == Qt.PenStyle.SolidLine
+
+    plot.show_rois([int(traces.ids[0])])  # another ROI: no preview drawn for it
+    assert not any("preview" in kind for _, kind in plot.curves)

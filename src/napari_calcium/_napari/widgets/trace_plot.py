@@ -6,6 +6,11 @@ computes traces. Curves hold the stored rows themselves: the stacked view offset
 an item transform (``setPos``), so ``curve.yData`` is always the stored array. Long traces are
 decimated for display only (pyqtgraph auto downsampling, "peak" mode, clip to view).
 
+The dF/F widget's live preview of the selected ROI (``"dff_preview"``: ``id``, ``dff``,
+``baseline``, ``method``, ``source``) is drawn dashed for that ROI, named "... preview" and
+noted in the message: its baseline over the fluorescence, its dF/F in the dF/F plot (also before
+any dF/F is stored). It is never mistaken for, nor replaces, the stored arrays.
+
 pyqtgraph was chosen over a matplotlib canvas by measured redraw time on click
 (``benchmarks/bench_plot.py``).
 """
@@ -29,6 +34,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._layers import METADATA_KEY
+from ._plot_items import RowBounds, TextPool, bounds
 
 __all__ = ["KINDS", "TracePlotWidget", "parse_ids"]
 
@@ -39,12 +45,22 @@ KINDS: dict[str, tuple[str, int]] = {
     "corrected": ("corrected", 0),
     "dff": ("dF/F", 1),
 }
-_KIND_COLORS = {"F": "#4c9be8", "Fneu": "#9a9a9a", "corrected": "#f0a030", "dff": "#50c878"}
+_KIND_COLORS = {
+    "F": "#4c9be8",
+    "Fneu": "#9a9a9a",
+    "corrected": "#f0a030",
+    "dff": "#50c878",
+    "baseline preview": "#e05050",
+    "dff preview": "#50c878",
+}
 _KIND_STYLES = {
     "F": Qt.PenStyle.SolidLine,
     "Fneu": Qt.PenStyle.DotLine,
     "corrected": Qt.PenStyle.SolidLine,
     "dff": Qt.PenStyle.SolidLine,
+    # the dF/F widget's live preview (not stored): dashed
+    "baseline preview": Qt.PenStyle.DashLine,
+    "dff preview": Qt.PenStyle.DashLine,
 }
 MODES = ("overlay", "stacked")
 
@@ -87,6 +103,8 @@ class TracePlotWidget(QWidget):
         self._unknown: list[int] = []
         self._pool: list[list[pg.PlotDataItem]] = [[], []]
         self._text = "#ffffff"
+        self._bounds = RowBounds()  # (min, max) of stored rows: stacked offsets and y range
+        self._bounds_of: Any = None
 
         self.layer_box = QComboBox()
         self.ids_edit = QLineEdit()
@@ -112,6 +130,7 @@ class TracePlotWidget(QWidget):
             plot.addItem(cursor, ignoreBounds=True)
             self.cursors.append(cursor)
         self.plots[1].setXLink(self.plots[0])
+        self._texts = [TextPool(plot) for plot in self.plots]  # the stacked view's "ROI n"
         self.graphics.scene().sigMouseClicked.connect(self._on_plot_clicked)
 
         top = QHBoxLayout()
@@ -321,20 +340,59 @@ class TracePlotWidget(QWidget):
             color = _KIND_COLORS[kind]
         return pg.mkPen(color, width=1, style=_KIND_STYLES[kind])
 
+    def _preview(self, traces: Any) -> dict | None:
+        """The dF/F widget's live preview stored with the layer, if it fits the traces."""
+        preview = _store(self.layer).get("dff_preview") if self.layer is not None else None
+        if not preview or traces is None or int(preview.get("id", -1)) not in traces.ids:
+            return None
+        if any(np.shape(preview.get(k)) != (traces.n_frames,) for k in ("dff", "baseline")):
+            return None  # stale: made from other traces
+        return preview
+
+    def _items(self, roi: int, i: int, kinds: list[str], preview: dict | None) -> list[tuple]:
+        """(name, plot row, y, (min, max) of y, stacking anchor) of the curves of one ROI.
+
+        The anchor is the minimum a curve is aligned on in the stacked view: its own, except
+        for the preview baseline, which moves with the trace it was computed from.
+        """
+        items = []
+        for kind in kinds:
+            lo, hi = self._bounds(self._rows(kind), i)
+            items.append((kind, KINDS[kind][1], self._rows(kind)[i], (lo, hi), lo))
+        if preview is None or int(preview["id"]) != roi:
+            return items
+        source = "F" if preview.get("source") == "F" else "corrected"
+        if any(KINDS[k][1] == 0 for k in kinds) and self._rows(source) is not None:
+            base = np.asarray(preview["baseline"])
+            anchor = self._bounds(self._rows(source), i)[0]
+            items.append(("baseline preview", 0, base, bounds(base), anchor))
+        if self.kind_boxes["dff"].isChecked():
+            y = np.asarray(preview["dff"])
+            lo, hi = bounds(y)
+            items.append(("dff preview", 1, y, (lo, hi), lo))
+        return items
+
     def redraw(self) -> None:
-        """Show the selected ROIs' checked kinds: the stored rows, set on reused curve items."""
-        for plot in self.plots:
-            for item in [i for i in plot.items if isinstance(i, pg.TextItem)]:
-                plot.removeItem(item)
+        """Show the selected ROIs' checked kinds: the stored rows, set on reused curve items.
+
+        The y range comes from the rows' cached bounds and the stacked offsets (no autorange
+        over all data); the curve offsets are item transforms, so ``yData`` is the stored row.
+        """
         self.curves = {}
         used = [0, 0]
+        for pool in self._texts:
+            pool.start()
         traces = self.traces
-        self.kind_boxes["dff"].setVisible(self.dff is not None)
+        preview = self._preview(traces)
+        if traces is not self._bounds_of:
+            self._bounds.clear()
+            self._bounds_of = traces
+        self.kind_boxes["dff"].setVisible(self.dff is not None or preview is not None)
         self.kind_boxes["Fneu"].setVisible(traces is None or traces.Fneu is not None)
-        message = self._message(traces)
+        message = self._message(traces, preview)
         self.message.setText(message)
         self.message.setVisible(bool(message))
-        use_dff = self.dff is not None and self.kind_boxes["dff"].isChecked()
+        use_dff = self.kind_boxes["dff"].isVisibleTo(self) and self.kind_boxes["dff"].isChecked()
         self.plots[1].setVisible(use_dff)
         if traces is None or not self.selected_ids:
             self._hide_unused(used)
@@ -347,39 +405,49 @@ class TracePlotWidget(QWidget):
         ]
         stacked = self.mode == "stacked" and len(self.selected_ids) > 1
         offsets = [0.0, 0.0]
+        y_range = [[np.inf, -np.inf], [np.inf, -np.inf]]
+        plan = []  # (plot row, roi, name, y, shift): ranges are known before any curve changes
         for roi in self.selected_ids:
             i = int(np.flatnonzero(traces.ids == roi)[0])
-            spans = [0.0, 0.0]
-            for kind in kinds:
-                row = KINDS[kind][1]
-                y = self._rows(kind)[i]
-                curve = self._curve(row, used[row])
-                used[row] += 1
-                curve.setPen(self._pen(roi, kind))  # before setData: restyles cached display
-                shift = 0.0
-                if stacked:  # an item transform: the curve's data stay the stored row
-                    lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
-                    shift = offsets[row] - lo
-                    spans[row] = max(spans[row], hi - lo)
-                if curve.pos().y() != shift:
-                    curve.setPos(0.0, shift)
-                curve.setData(x, y, name=f"{roi} {kind}")
-                curve.setVisible(True)
-                self.curves[(roi, kind)] = curve
+            spans = [-np.inf, -np.inf]  # height above the offset, per plot
+            for name, row, y, (lo, hi), anchor in self._items(roi, i, kinds, preview):
+                shift = offsets[row] - anchor if stacked else 0.0
+                spans[row] = max(spans[row], hi - anchor)
+                y_range[row] = [min(y_range[row][0], lo + shift), max(y_range[row][1], hi + shift)]
+                plan.append((row, roi, name, y, shift))
             if stacked:
                 for row in (0, 1):
-                    if spans[row]:
-                        text = pg.TextItem(f"ROI {roi}", color=self._text, anchor=(0, 1))
-                        text.setPos(float(x[0]), offsets[row])
-                        self.plots[row].addItem(text)
+                    if spans[row] > 0:  # as before: a flat row gets no label
+                        self._texts[row].show(f"ROI {roi}", float(x[0]), offsets[row], self._text)
                         offsets[row] += 1.1 * spans[row]
-        self._hide_unused(used)
-        for plot in self.plots:
+        counts = [sum(p[0] == row for p in plan) for row in (0, 1)]
+        for row, pool in enumerate(self._pool):
+            for curve in pool[: counts[row]]:
+                curve.clear()  # the range change below then recomputes nothing
+        self._hide_unused(counts)
+        self._set_ranges(x, y_range, in_seconds)
+        for row, roi, name, y, shift in plan:
+            curve = self._curve(row, used[row])
+            used[row] += 1
+            if curve.pos().y() != shift:  # the item transform, without a display update
+                pg.GraphicsObject.setPos(curve, 0.0, shift)
+            # the pen with the data: one display computation per curve, for the final view
+            curve.setData(x, y, name=f"{roi} {name}", pen=self._pen(roi, name))
+            if not curve.isVisible():
+                curve.setVisible(True)
+            self.curves[(roi, name)] = curve
+        self._update_cursor()
+
+    def _set_ranges(self, x: np.ndarray, y_range: list, in_seconds: bool) -> None:
+        """All data in view: x from the time axis, y from the planned curves' bounds."""
+        x_range = (float(x[0]), float(x[-1]))
+        for row, plot in enumerate(self.plots):
             plot.setLabel(
                 "bottom", "time" if in_seconds else "frame", units="s" if in_seconds else ""
             )
-            plot.enableAutoRange()
-        self._update_cursor()
+            y = tuple(y_range[row]) if np.isfinite(y_range[row][0]) else None
+            if row == 0 or y is not None:  # plot 1 follows plot 0's x through the link
+                plot.setRange(xRange=x_range if row == 0 else None, yRange=y)
 
     def _curve(self, row: int, k: int) -> pg.PlotDataItem:
         """The k-th curve item of plot `row`, made once (reusing items is ~3x faster than new)."""
@@ -391,13 +459,15 @@ class TracePlotWidget(QWidget):
         return pool[k]
 
     def _hide_unused(self, used: list[int]) -> None:
+        for pool in self._texts:
+            pool.finish()
         for row, pool in enumerate(self._pool):
             for curve in pool[used[row] :]:
                 if curve.isVisible():
                     curve.setVisible(False)
                     curve.clear()  # drop the reference to the stored row
 
-    def _message(self, traces: Any) -> str:
+    def _message(self, traces: Any, preview: dict | None = None) -> str:
         if self.layer is None:
             return "No Labels layer: detect or draw ROIs, then run 'Extract traces'."
         if traces is None:
@@ -412,6 +482,11 @@ class TracePlotWidget(QWidget):
             parts.append(f"No traces for ROI id(s) {', '.join(map(str, self._unknown))}.")
         if self.frame_rate_hz() is None:
             parts.append("Frame rate unknown: time axis in frames.")
+        if preview is not None and int(preview["id"]) in self.selected_ids:
+            parts.append(
+                f"Dashed: dF/F widget preview of ROI {int(preview['id'])} "
+                f"({preview.get('method', '?')}, baseline and dF/F; not stored)."
+            )
         return " ".join(parts)
 
     # ------------------------------------------------------------------ time link

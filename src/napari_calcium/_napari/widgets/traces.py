@@ -27,6 +27,10 @@ def _store(layer, **items) -> None:
     layer.metadata = {**layer.metadata, METADATA_KEY: meta}
 
 
+def _meta(layer) -> dict:
+    return layer.metadata.get(METADATA_KEY) or {}
+
+
 def _set_features(layer, ids: np.ndarray, **columns: np.ndarray) -> None:
     """Add or replace per-ROI columns of a Labels layer's features, matched by ROI id."""
     features = layer.features.copy()
@@ -112,7 +116,14 @@ class ExtractTracesWidget(_LayerPickers):
         rois, traces = result
         self.result = traces
         # a new extraction makes an older dF/F stale: drop it
-        _store(labels, rois=rois, traces=traces, dff=None, frame_rate_hz=traces.frame_rate_hz)
+        _store(
+            labels,
+            rois=rois,
+            traces=traces,
+            dff=None,
+            dff_preview=None,
+            frame_rate_hz=traces.frame_rate_hz,
+        )
         _set_features(
             labels, traces.ids,
             mean_F=traces.F.mean(axis=1),
@@ -159,6 +170,8 @@ class DffWidget(_LayerPickers):
         layer = self.rois_box.value
         if self._watched is not None:
             self._watched.events.selected_label.disconnect(self.update_preview)
+            if self._watched is not layer:
+                self._show_preview(self._watched, None)  # no stale preview on the old layer
         self._watched = layer
         if layer is not None:
             layer.events.selected_label.connect(self.update_preview)
@@ -183,17 +196,20 @@ class DffWidget(_LayerPickers):
         traces = None if layer is None else (layer.metadata.get(METADATA_KEY) or {}).get("traces")
         if traces is None or traces.frame_rate_hz is None:
             self.preview.value = "no traces with a frame rate: run Extract traces first"
+            self._show_preview(layer, None)
             return
         roi_id = int(layer.selected_label)
         hits = np.flatnonzero(np.asarray(traces.ids) == roi_id)
         if hits.size == 0:
             self.preview.value = f"select a ROI (label {roi_id} has no trace)"
+            self._show_preview(layer, None)
             return
         row = self._source(traces)[hits[0]][None, :]
         try:
             res = compute_dff(row, **self._kwargs(traces.frame_rate_hz))
         except NapariCalciumError as exc:
             self.preview.value = f"error: {exc}"
+            self._show_preview(layer, None)
             return
         f0 = np.asarray(res.baseline)[0]
         nu = float(standardized_noise(res.dff, frame_rate_hz=traces.frame_rate_hz)[0])
@@ -202,6 +218,17 @@ class DffWidget(_LayerPickers):
             f"{float(np.max(res.dff)):.2f}, SNR {float(snr(res.dff)[0]):.1f}, ν {nu:.2f}"
         )
         self.preview_result = res
+        self._show_preview(layer, {
+            "id": roi_id, "dff": np.asarray(res.dff)[0], "baseline": f0, "method": res.method,
+            "source": "corrected" if self.use_corrected.value else "F",
+        })  # fmt: skip
+
+    @staticmethod
+    def _show_preview(layer, preview: dict | None) -> None:
+        """Store the preview with the layer (a new dict: the trace plot draws it, dashed)."""
+        if layer is None or (preview is None and not _meta(layer).get("dff_preview")):
+            return
+        _store(layer, dff_preview=preview)
 
     def start(self):
         layer = self.rois_box.value
