@@ -100,6 +100,12 @@ _LAZY: dict[str, str] = {
     "baseline_percentile": ".core.baseline",
     "baseline_calscipy": ".core.baseline",
     "detrend_polynomial": ".core.trace_processing",
+    # spike inference (issue 7, started)
+    "oasis_ar1": ".core.deconvolution.oasis",
+    "oasis_ar1_batch": ".core.deconvolution.oasis",
+    "tau_to_ar1": ".core.deconvolution.kinetics",
+    "ar1_to_tau": ".core.deconvolution.kinetics",
+    "estimate_ar1": ".core.deconvolution.kinetics",
     "perona_malik": ".core.trace_processing",
     "bandpass": ".core.trace_processing",
     "bandpass_kernel": ".core.trace_processing",
@@ -138,6 +144,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         baseline_sliding_percentile,
     )
     from .core.chunking import iter_frame_blocks
+    from .core.deconvolution.kinetics import ar1_to_tau, estimate_ar1, tau_to_ar1
+    from .core.deconvolution.oasis import oasis_ar1, oasis_ar1_batch
     from .core.detection import detect_rois, estimate_cell_diameter
     from .core.detrend import Debleached, debleach, detrend, movie_dff
     from .core.dff import DFF_METHODS, DffResult, compute_dff, snr, standardized_noise
