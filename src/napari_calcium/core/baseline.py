@@ -278,8 +278,7 @@ def baseline_calscipy(
     sig = signal_module(xp)
     h = sig.firwin(ntaps, cutoff=cutoff, fs=fs)
     filtered = sig.filtfilt(h, xp.asarray([1.0]), x, axis=-1, padlen=padding)
-    f0 = xp.percentile(filtered, p, axis=-1, keepdims=True).astype(x.dtype)
-    return xp.broadcast_to(f0, x.shape).copy()
+    return baseline_percentile(filtered, percentile=p).astype(x.dtype)
 
 
 def baseline_maximin(
