@@ -175,12 +175,56 @@ def traces() -> None:
     viewer.close()
 
 
+def spikes() -> None:
+    """Deconvolve (GCaMP6f preset) through the widget, the trace plot with fit and activity,
+    and the spike raster, on the same synthetic recording as ``traces``."""
+    import napari_calcium as nc
+    from napari_calcium._napari._layers import movie_layer_kwargs
+    from napari_calcium._napari._rois import rois_labels_kwargs
+
+    rec = nc.simulate_recording(n_frames=1800, shape=(192, 192), n_neurons=40, seed=4)
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1700, 1150)
+    movie = viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
+    movie.contrast_limits = tuple(float(v) for v in np.percentile(rec.movie[600], (1, 99.8)))
+    rois = nc.detect_rois(rec.movie, frame_rate_hz=30, pixel_size_um=1.0)
+    data, kwargs = rois_labels_kwargs(rois, name="movie ROIs", reference=movie)
+    labels = viewer.add_labels(data, **kwargs)
+    labels.contour = 1
+    traces = nc.extract_traces(rec.movie, rois, frame_rate_hz=30.0)
+    meta = dict(labels.metadata["napari_calcium"])
+    meta.update(traces=traces, dff=nc.compute_dff(traces.corrected, frame_rate_hz=30.0))
+    labels.metadata = {**labels.metadata, "napari_calcium": meta}
+    _, decon = viewer.window.add_plugin_dock_widget("napari-calcium", "Deconvolve")
+    decon.rois_box.value = labels
+    decon.indicator.value = "GCaMP6f"
+    _wait(decon.start())
+    from napari_calcium._napari.widgets.trace_plot import TracePlotWidget
+
+    plot = TracePlotWidget(viewer)  # the Plugins-menu widget, docked below the canvas
+    viewer.window.add_dock_widget(plot, name="Trace plot (napari-calcium)", area="bottom")
+    plot.set_layer(labels)
+    snr = nc.snr(meta["dff"].dff)
+    best = int(traces.ids[int(np.argmax(snr))])
+    labels.selected_label = best
+    plot.show_rois([best])
+    _, raster = viewer.window.add_plugin_dock_widget("napari-calcium", "Spike raster")
+    raster.set_layer(labels)
+    viewer.dims.set_point(0, 20.0)
+    viewer.layers.selection.active = labels
+    napari.qt.get_qapp().processEvents()
+    shot = viewer.screenshot(path=str(OUT / "spikes.png"), canvas_only=False, flash=False)
+    assert np.asarray(shot)[..., :3].std() > 10, "blank screenshot"
+    viewer.close()
+
+
 SHOTS = {
     "sample_recording": sample_recording,
     "bruker_folder": bruker_folder,
     "processing": processing,
     "rois": rois,
     "traces": traces,
+    "spikes": spikes,
 }
 
 if __name__ == "__main__":

@@ -100,7 +100,50 @@ _LAZY: dict[str, str] = {
     "baseline_percentile": ".core.baseline",
     "baseline_calscipy": ".core.baseline",
     "detrend_polynomial": ".core.trace_processing",
-    # spike inference (issue 7, started)
+    # spike inference and events (issue 7)
+    "deconvolve": ".core.deconvolution.api",
+    "DECONVOLUTION_METHODS": ".core.deconvolution.api",
+    "DeconvolutionResult": ".core.deconvolution.result",
+    "oasis_ar2": ".core.deconvolution.oasis_ar2",
+    "oasis_ar2_batch": ".core.deconvolution.oasis_ar2",
+    "oasis_constrained": ".core.deconvolution.constrained",
+    "oasis_constrained_batch": ".core.deconvolution.constrained",
+    "ConstrainedDeconvolution": ".core.deconvolution.constrained",
+    "fista_deconvolve": ".core.deconvolution.fista",
+    "FistaResult": ".core.deconvolution.fista",
+    "build_kernel": ".core.deconvolution.kernels",
+    "tau_to_ar2": ".core.deconvolution.kernels",
+    "ar2_to_tau": ".core.deconvolution.kernels",
+    "compute_lipschitz": ".core.deconvolution.kernels",
+    "convert_tau": ".core.deconvolution.kernels",
+    "kernel_iir": ".core.deconvolution.kernels",
+    "noise_sigma_psd": ".core.deconvolution.noise",
+    "estimate_tau": ".core.deconvolution.noise",
+    "smooth_activity": ".core.deconvolution.activity",
+    "effective_bandwidth_hz": ".core.deconvolution.activity",
+    "spikefinder_correlation": ".core.deconvolution.evaluation",
+    "smoothed_correlation": ".core.deconvolution.evaluation",
+    "spike_time_f1": ".core.deconvolution.evaluation",
+    "bin_counts": ".core.deconvolution.evaluation",
+    "identify_events": ".core.events",
+    "event_onset_intensities": ".core.events",
+    "inter_event_intervals": ".core.events",
+    "event_counts": ".core.events",
+    "calc_firing_rates": ".core.events",
+    "calc_mean_firing_rates": ".core.events",
+    "normalize_firing_rates": ".core.events",
+    "collect_waveforms": ".core.events",
+    "scale_waveforms": ".core.events",
+    "generate_raster": ".core.events",
+    "get_event_onset_intensities": ".core.events",
+    "get_inter_event_intervals": ".core.events",
+    "get_num_events": ".core.events",
+    "calculate_firing_rates": ".core.events",
+    "calculate_mean_firing_rates": ".core.events",
+    "derivative_events": ".core.spectral",
+    "hilbert_phase": ".core.spectral",
+    "multitaper_spectrogram": ".core.spectral",
+    "Spectrogram": ".core.spectral",
     "oasis_ar1": ".core.deconvolution.oasis",
     "oasis_ar1_batch": ".core.deconvolution.oasis",
     "tau_to_ar1": ".core.deconvolution.kinetics",
@@ -144,11 +187,53 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         baseline_sliding_percentile,
     )
     from .core.chunking import iter_frame_blocks
+    from .core.deconvolution.activity import effective_bandwidth_hz, smooth_activity
+    from .core.deconvolution.api import DECONVOLUTION_METHODS, deconvolve
+    from .core.deconvolution.constrained import (
+        ConstrainedDeconvolution,
+        oasis_constrained,
+        oasis_constrained_batch,
+    )
+    from .core.deconvolution.evaluation import (
+        bin_counts,
+        smoothed_correlation,
+        spike_time_f1,
+        spikefinder_correlation,
+    )
+    from .core.deconvolution.fista import FistaResult, fista_deconvolve
+    from .core.deconvolution.kernels import (
+        ar2_to_tau,
+        build_kernel,
+        compute_lipschitz,
+        convert_tau,
+        kernel_iir,
+        tau_to_ar2,
+    )
     from .core.deconvolution.kinetics import ar1_to_tau, estimate_ar1, tau_to_ar1
+    from .core.deconvolution.noise import estimate_tau, noise_sigma_psd
     from .core.deconvolution.oasis import oasis_ar1, oasis_ar1_batch
+    from .core.deconvolution.oasis_ar2 import oasis_ar2, oasis_ar2_batch
+    from .core.deconvolution.result import DeconvolutionResult
     from .core.detection import detect_rois, estimate_cell_diameter
     from .core.detrend import Debleached, debleach, detrend, movie_dff
     from .core.dff import DFF_METHODS, DffResult, compute_dff, snr, standardized_noise
+    from .core.events import (
+        calc_firing_rates,
+        calc_mean_firing_rates,
+        calculate_firing_rates,
+        calculate_mean_firing_rates,
+        collect_waveforms,
+        event_counts,
+        event_onset_intensities,
+        generate_raster,
+        get_event_onset_intensities,
+        get_inter_event_intervals,
+        get_num_events,
+        identify_events,
+        inter_event_intervals,
+        normalize_firing_rates,
+        scale_waveforms,
+    )
     from .core.extraction import (
         RoiTraces,
         TraceSet,
@@ -201,6 +286,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         register_rois,
         shift_rois,
     )
+    from .core.spectral import Spectrogram, derivative_events, hilbert_phase, multitaper_spectrogram
     from .core.synthetic import INDICATORS, GroundTruth, SyntheticRecording, simulate_recording
     from .core.trace_processing import (
         bandpass,

@@ -8,13 +8,8 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import minimize, nnls
 from scipy.signal import lfilter
 
-from napari_calcium.core.deconvolution import (
-    ar1_to_tau,
-    estimate_ar1,
-    oasis_ar1,
-    oasis_ar1_batch,
-    tau_to_ar1,
-)
+from napari_calcium.core.deconvolution.kinetics import ar1_to_tau, estimate_ar1, tau_to_ar1
+from napari_calcium.core.deconvolution.oasis import oasis_ar1, oasis_ar1_batch
 from napari_calcium.errors import ParameterError, ShapeError
 
 

@@ -160,7 +160,7 @@ def test_perona_malik_errors():
         perona_malik(x, iters=0)
     with pytest.raises(ParameterError, match="kappa must satisfy 0 <= kappa <= 1"):
         perona_malik(x, kappa=1.5)
-    with pytest.raises(ParameterError, match="gamma must be finite"):
+    with pytest.raises(ParameterError, match="gamma must be a finite number"):
         perona_malik(x, gamma=-0.1)
     with pytest.raises(ShapeError, match="at least one frame"):
         perona_malik(np.ones((2, 0)))
@@ -203,7 +203,7 @@ def test_butterworth_errors():
         bandpass(x, frame_rate_hz=30, high_hz=15)
     with pytest.raises(ParameterError, match="must be below high_hz"):
         bandpass(x, frame_rate_hz=30, low_hz=5, high_hz=2)
-    with pytest.raises(ParameterError, match="frame_rate_hz must be finite and > 0"):
+    with pytest.raises(ParameterError, match="frame_rate_hz must be a finite number > 0"):
         bandpass(x, frame_rate_hz=0, low_hz=1)
     with pytest.raises(ShapeError, match="needs more than"):
         bandpass(np.ones(20), frame_rate_hz=30, low_hz=1, high_hz=5)
@@ -258,7 +258,7 @@ def test_calab_bandpass_response_and_errors():
         bandpass_kernel(x32, frame_rate_hz=fs, tau_rise_s=10.0, tau_decay_s=0.1)
     with pytest.raises(ShapeError, match="at least 8"):
         bandpass_kernel(np.ones(5), frame_rate_hz=fs, tau_rise_s=0.1, tau_decay_s=0.3)
-    with pytest.raises(ParameterError, match="tau_rise_s must be finite"):
+    with pytest.raises(ParameterError, match="tau_rise_s must be a finite number"):
         kernel_band_hz(-1, 0.3, fs)
 
 

@@ -322,3 +322,83 @@ def test_nwb_without_pynwb_says_how_to_install(tmp_path, scene, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynwb", None)  # import pynwb -> ImportError
     with pytest.raises(BackendError, match=r"napari-calcium\[nwb\]"):
         save_nwb(tmp_path / "x.nwb", ts, rois=rois, **_nwb_kwargs())
+
+
+# ------------------------------------------------------------------------------- spikes
+@pytest.fixture(scope="module")
+def spikes(scene):
+    from napari_calcium.core.deconvolution.api import deconvolve
+
+    _, _, ts, dff = scene
+    return deconvolve(dff.dff, frame_rate_hz=30, ids=ts.ids)
+
+
+def _assert_same_spikes(a, b):
+    for name in ("c", "s", "activity", "baseline", "lam", "tau_decay_s", "tau_rise_s", "noise"):
+        assert _bits_equal(getattr(a, name), getattr(b, name)), name
+    np.testing.assert_array_equal(a.ids, b.ids)
+    assert a.method == b.method and a.frame_rate_hz == b.frame_rate_hz
+    assert b.parameters == json.loads(json.dumps(a.parameters))
+
+
+@pytest.mark.parametrize("fmt", ["npz", "csv"])
+def test_spikes_round_trip_is_bit_exact(tmp_path, scene, spikes, fmt):
+    _, rois, ts, dff = scene
+    files = save_traces(
+        tmp_path / f"run.{fmt}", ts, dff=dff, rois=rois, spikes=spikes, spikes_input="dff"
+    )
+    if fmt == "csv":
+        names = {f.name for f in files}
+        assert {"run_deconv_c.csv", "run_deconv_s.csv", "run_deconv_activity.csv",
+                "run_deconv_baseline.csv", "run_baseline.csv"} <= names  # fmt: skip
+    ts2, dff2, spikes2, side = load_traces(files[0], with_spikes=True)
+    _assert_same(ts, dff, ts2, dff2)  # the dF/F baseline is not the deconvolution's
+    _assert_same_spikes(spikes, spikes2)
+    np.testing.assert_array_equal(spikes2.fit, spikes.fit)
+    info = side["deconvolution"]
+    assert side["version"] == 2 and info["input"] == "dff" and info["method"] == spikes.method
+    np.testing.assert_array_equal(info["per_roi"]["deconv_tau_decay_s"], spikes.tau_decay_s)
+    assert load_traces(files[-1], with_spikes=True)[2] is not None  # the sidecar path too
+    assert len(load_traces(files[0])) == 3  # the 3-tuple API is unchanged
+
+
+def test_sets_without_spikes_stay_version_1(tmp_path, scene):
+    _, _, ts, dff = scene
+    files = save_traces(tmp_path / "a.npz", ts, dff=dff)
+    side = json.loads(files[-1].read_text())
+    assert side["version"] == 1 and "deconvolution" not in side
+    with np.load(files[0], allow_pickle=False) as z:
+        assert int(z["version"]) == 1 and not any(n.startswith("deconv") for n in z.files)
+    assert load_traces(files[0], with_spikes=True)[2] is None
+
+
+def test_spikes_of_other_traces_are_refused(tmp_path, scene, spikes):
+    import dataclasses
+
+    _, _, ts, _ = scene
+    with pytest.raises(ParameterError, match="different ROI ids"):
+        save_traces(tmp_path / "a.npz", ts, spikes=dataclasses.replace(spikes, ids=spikes.ids + 1))
+    with pytest.raises(ShapeError):
+        save_traces(tmp_path / "a.npz", ts, spikes=dataclasses.replace(spikes, c=spikes.c[:, :5]))
+    with pytest.raises(ParameterError, match="DeconvolutionResult"):
+        save_traces(tmp_path / "a.npz", ts, spikes=spikes.c)
+    assert not list(tmp_path.iterdir())
+
+
+def test_nwb_with_spikes(tmp_path, scene, spikes):
+    from pynwb import NWBHDF5IO
+
+    _, rois, ts, dff = scene
+    out = tmp_path / "s.nwb"
+    save_nwb(out, ts, rois=rois, dff=dff, spikes=spikes, spikes_input="dff", **_nwb_kwargs())
+    with NWBHDF5IO(str(out), "r") as io:
+        ophys = io.read().processing["ophys"]
+        pairs = {"deconvolved": "activity", "deconvolved_s": "s", "deconvolved_c": "c"}
+        pairs["deconvolved_baseline"] = "baseline"
+        for nwb_name, name in pairs.items():
+            series = ophys[nwb_name]
+            assert _bits_equal(series.data[:], np.asarray(getattr(spikes, name)).T), nwb_name
+            assert series.rate == 30.0 and "dff" in series.comments
+        ps = ophys["ImageSegmentation"]["PlaneSegmentation"]
+        np.testing.assert_array_equal(ps["deconv_tau_decay_s"][:], spikes.tau_decay_s)
+        np.testing.assert_array_equal(ps["deconv_noise"][:], spikes.noise)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyqtgraph as pg
 import pytest
@@ -161,3 +163,90 @@ def test_missing_dff_and_missing_traces(viewer, data, qtbot):
     assert widget.curves == {}
     viewer.layers.remove("no traces")
     assert widget.layer.name == "no dff"
+
+
+# ----------------------------------------------------------------------------- spike inference
+def _spikes(traces, dff):
+    from napari_calcium.core.deconvolution.api import deconvolve
+
+    return deconvolve(dff.dff, frame_rate_hz=FS, ids=traces.ids, tau_decay_s=None)
+
+
+def test_stored_spikes_draw_fit_over_their_input_and_activity_below(viewer, data, qtbot):
+    _, rois, traces, dff = data
+    spikes = _spikes(traces, dff)
+    layer = _add_rois(viewer, rois, traces=traces, dff=dff, spikes=spikes, spikes_source="dff")
+    widget = TracePlotWidget(viewer)
+    qtbot.addWidget(widget)
+    roi = int(rois.ids[2])
+    layer.selected_label = roi
+    k = spikes.row(roi)
+    assert widget.kind_boxes["spikes"].isVisibleTo(widget)
+    fit, activity = widget.curves[(roi, "fit")], widget.curves[(roi, "activity")]
+    np.testing.assert_array_equal(fit.yData, spikes.fit[k])  # stored values
+    np.testing.assert_array_equal(activity.yData, spikes.activity[k])
+    assert fit in widget.plots[1].items  # over the dF/F it was computed from
+    assert activity in widget.plots[2].items and widget.plots[2].isVisible()
+    assert fit.opts["pen"].style() == Qt.PenStyle.SolidLine
+    widget.kind_boxes["spikes"].setChecked(False)  # the box hides them and the activity plot
+    assert not any(kind in ("fit", "activity") for _, kind in widget.curves)
+    assert not widget.plots[2].isVisible()
+    widget.kind_boxes["spikes"].setChecked(True)
+
+    # stacked: the fit moves with its dF/F trace, the data stay the stored rows
+    ids = [int(r) for r in rois.ids[:3]]
+    widget.show_rois(ids)
+    widget.mode = "stacked"
+    for r in ids:
+        assert widget.curves[(r, "fit")].pos().y() == widget.curves[(r, "dff")].pos().y()
+        np.testing.assert_array_equal(widget.curves[(r, "fit")].yData, spikes.fit[spikes.row(r)])
+
+    # spikes of the corrected traces: the fit goes over the fluorescence
+    meta = {**layer.metadata["napari_calcium"], "spikes_source": "corrected"}
+    layer.metadata = {**layer.metadata, "napari_calcium": meta}
+    widget.show_rois([roi])
+    assert widget.curves[(roi, "fit")] in widget.plots[0].items
+
+
+def test_spikes_preview_is_dashed_and_stale_spikes_are_not_drawn(viewer, data, qtbot):
+    _, rois, traces, dff = data
+    roi = int(rois.ids[1])
+    preview = {
+        "id": roi, "fit": dff.dff[1] * 0.5, "activity": np.abs(dff.dff[1]), "method": "oasis-ar1",
+        "source": "dff",
+    }  # fmt: skip
+    short = _spikes(traces, dff)
+    short = dataclasses.replace(short, c=short.c[:, :10])  # from other traces
+    layer = _add_rois(viewer, rois, traces=traces, dff=dff, spikes=short, spikes_preview=preview)
+    widget = TracePlotWidget(viewer)
+    qtbot.addWidget(widget)
+    layer.selected_label = roi
+    assert (roi, "fit") not in widget.curves and (roi, "activity") not in widget.curves
+    assert "do not fit these traces" in widget.message.text()
+    fit, act = widget.curves[(roi, "fit preview")], widget.curves[(roi, "activity preview")]
+    np.testing.assert_array_equal(fit.yData, preview["fit"])
+    np.testing.assert_array_equal(act.yData, preview["activity"])
+    assert fit.opts["pen"].style() == Qt.PenStyle.DashLine
+    assert act in widget.plots[2].items and fit in widget.plots[1].items
+    assert "Deconvolve preview" in widget.message.text()
+    widget.show_rois([int(rois.ids[0])])  # another ROI: no preview drawn for it
+    assert not any("preview" in kind for _, kind in widget.curves)
+
+
+def test_deconvolve_widget_preview_and_result_reach_the_plot(viewer, data, qtbot):
+    _, rois, traces, dff = data
+    layer = _add_rois(viewer, rois, traces=traces, dff=dff)
+    _, plot = viewer.window.add_plugin_dock_widget("napari-calcium", "Trace plot")
+    _, deconv = viewer.window.add_plugin_dock_widget("napari-calcium", "Deconvolve")
+    plot.set_layer(layer)
+    deconv.rois_box.value = layer
+    roi = int(rois.ids[5])
+    layer.selected_label = roi
+    expected = deconv.preview_result
+    np.testing.assert_array_equal(plot.curves[(roi, "fit preview")].yData, expected.fit[0])
+    job = deconv.start()
+    qtbot.waitUntil(lambda: job.done, timeout=60_000)
+    spikes = layer.metadata["napari_calcium"]["spikes"]
+    np.testing.assert_array_equal(
+        plot.curves[(roi, "activity")].yData, spikes.activity[spikes.row(roi)]
+    )

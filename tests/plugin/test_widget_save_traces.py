@@ -72,3 +72,36 @@ def test_save_npz_csv_and_nwb_from_the_roi_layer(labels, tmp_path):
         (dff_series,) = series.values()
         np.testing.assert_array_equal(dff_series.data[:], meta["dff"].dff.T)
         assert nwb.subject.subject_id == "m1"
+
+
+def test_stored_spikes_are_saved_with_the_traces(labels, tmp_path):
+    from napari_calcium.core.deconvolution.api import deconvolve
+
+    viewer, layer = labels
+    meta = layer.metadata["napari_calcium"]
+    traces = meta["traces"]
+    spikes = deconvolve(meta["dff"].dff, frame_rate_hz=30.0, ids=traces.ids)
+    layer.metadata = {
+        **layer.metadata,
+        "napari_calcium": {**meta, "spikes": spikes, "spikes_source": "dff"},
+    }
+    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", "Save traces")
+    widget.rois_box.value = layer
+    widget.path.value = tmp_path / "with_spikes"
+    widget.start()
+    assert widget.status.value.startswith("saved"), widget.status.value
+    _, _, loaded, sidecar = nc.load_traces(tmp_path / "with_spikes.npz", with_spikes=True)
+    for name in ("c", "s", "activity", "baseline", "tau_decay_s", "lam", "noise"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(spikes, name))
+    assert sidecar["deconvolution"]["input"] == "dff"
+
+    # spikes of older traces (another length) are left out, and the status says so
+    stale = deconvolve(meta["dff"].dff[:, :100], frame_rate_hz=30.0, ids=traces.ids)
+    layer.metadata = {
+        **layer.metadata,
+        "napari_calcium": {**layer.metadata["napari_calcium"], "spikes": stale},
+    }
+    widget.path.value = tmp_path / "stale"
+    widget.start()
+    assert "not saved" in widget.status.value, widget.status.value
+    assert nc.load_traces(tmp_path / "stale.npz", with_spikes=True)[2] is None

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ParameterError, ShapeError
 from ._backend import array_module, fft_module, ndimage_module, signal_module
 from ._trace_kernels import perona_malik_rows
+from ._validate import positive as _positive
 
 __all__ = [
     "SMOOTH_METHODS",
@@ -71,17 +72,6 @@ def _traces(traces: Any, in_place: bool = False, name: str = "traces") -> tuple[
 
 def _done(work: Any, was_1d: bool) -> Any:
     return work[0, :] if was_1d else work
-
-
-def _positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ParameterError(f"{name} must be finite and {bound}, got {value!r}")
-    return v
 
 
 # --------------------------------------------------------------------------------------------------

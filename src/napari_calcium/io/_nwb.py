@@ -3,7 +3,11 @@
 Layout: ``processing["ophys"]`` holds ``ImageSegmentation`` -> ``PlaneSegmentation`` (one row
 per ROI, table id = ROI id, ``pixel_mask`` from the RoiSet weights, a ``neuropil_coefficient``
 column), ``Fluorescence`` -> ``RoiResponseSeries`` ``F``, ``Fneu``, ``corrected`` (and
-``baseline`` with dF/F) and ``DfOverF`` -> ``RoiResponseSeries`` ``dff``. NWB stores series as
+``baseline`` with dF/F) and ``DfOverF`` -> ``RoiResponseSeries`` ``dff``. A deconvolution adds
+``RoiResponseSeries`` ``deconvolved`` (the activity), ``deconvolved_s`` (the sparse activity),
+``deconvolved_c`` and ``deconvolved_baseline`` directly in ``ophys`` (NWB has no standard
+container for inferred activity), and ``deconv_tau_decay_s``, ``deconv_tau_rise_s``,
+``deconv_lam``, ``deconv_noise`` columns of the PlaneSegmentation. NWB stores series as
 ``(time, rois)``: our ``(n_rois, n_frames)`` arrays are written transposed. NWB's pixel masks are
 ``(x, y, weight)`` triples: ``x`` is the column, ``y`` the row.
 
@@ -23,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.deconvolution.result import DeconvolutionResult
 from ..core.dff import DffResult
 from ..core.extraction import TraceSet
 from ..core.rois import RoiSet
@@ -87,6 +92,8 @@ def save_nwb(
     *,
     rois: RoiSet,
     dff: DffResult | None = None,
+    spikes: DeconvolutionResult | None = None,
+    spikes_input: str | None = None,
     movie_shape: tuple[int, ...] | None = None,
     pixel_size_um: tuple[float, float] | None = None,
     session_description: str,
@@ -109,6 +116,11 @@ def save_nwb(
         The ROIs of `traces` (same ids, same order).
     dff : DffResult, optional
         Written to ``DfOverF`` (``dff``) and ``Fluorescence`` (``baseline``).
+    spikes : DeconvolutionResult, optional
+        From ``deconvolve`` on these traces (same ids, same order): the ``deconvolved*`` series
+        and the per-ROI λ, τ and noise columns.
+    spikes_input : str, optional
+        What `spikes` was computed from (``"dff"`` or ``"corrected"``), noted in the series.
     movie_shape : tuple of int, optional
         ``(frames, y, x)`` of the movie the traces came from; checked against the ROIs and the
         traces.
@@ -151,7 +163,7 @@ def save_nwb(
 
     if not isinstance(rois, RoiSet):
         raise ParameterError("save_nwb needs rois=, the RoiSet the traces were extracted from")
-    arrays = _check_inputs(traces, dff, rois)
+    arrays = _check_inputs(traces, dff, rois, spikes)
     for name, value in (
         ("session_description", session_description),
         ("identifier", identifier),
@@ -224,6 +236,9 @@ def save_nwb(
         imaging_plane=imaging_plane_obj,
     )
     ps.add_column("neuropil_coefficient", "neuropil coefficient r of corrected = F - r * Fneu")
+    per_roi = [n for n in _SPIKE_COLUMNS if n in arrays]
+    for name in per_roi:
+        ps.add_column(name, _SPIKE_COLUMNS[name])
     for i in range(n_rois):
         ypix, xpix, lam = rois.pixels(i)
         mask = [(int(x), int(y), float(w)) for y, x, w in zip(ypix, xpix, lam, strict=True)]
@@ -231,6 +246,7 @@ def save_nwb(
             id=int(rois.ids[i]),
             pixel_mask=mask,
             neuropil_coefficient=float(arrays["coefficients"][i]),
+            **{name: float(arrays[name][i]) for name in per_roi},
         )
     region = ps.create_roi_table_region(description="all ROIs", region=list(range(n_rois)))
     params = json.dumps(dict(traces.parameters), default=str)
@@ -264,6 +280,30 @@ def save_nwb(
         df = DfOverF(name="DfOverF")
         ophys.add(df)
         df.add_roi_response_series(series("dff", "n.a.", f"dF/F, a fraction ({dff.method})"))
+    if spikes is not None:
+        params = json.dumps(
+            {"method": spikes.method, "input": spikes_input, "parameters": spikes.parameters},
+            default=str,
+        )
+        unit = "n.a." if spikes_input == "dff" else "a.u."
+        what = f"{spikes.method} deconvolution of the {spikes_input or 'input'} traces"
+        for name, nwb_name, text in (
+            ("deconv_activity", "deconvolved", "inferred activity per frame"),
+            ("deconv_s", "deconvolved_s", "sparse inferred activity s per frame"),
+            ("deconv_c", "deconvolved_c", "denoised calcium c above the baseline"),
+            ("deconv_baseline", "deconvolved_baseline", "baseline (fit = baseline + c)"),
+        ):
+            ophys.add(
+                RoiResponseSeries(
+                    name=nwb_name,
+                    data=np.ascontiguousarray(arrays[name].T),
+                    rois=region,
+                    unit=unit,
+                    rate=float(rate),
+                    description=f"{text}: {what}; exact stored values, no transform",
+                    comments=params,
+                )
+            )
 
     out = Path(path)
     with atomic_output(out, overwrite=overwrite) as tmp, warnings.catch_warnings():
@@ -271,6 +311,15 @@ def save_nwb(
         with pynwb.NWBHDF5IO(str(tmp), "w") as io:
             io.write(nwb)
     return out
+
+
+#: per-ROI values of a deconvolution written as PlaneSegmentation columns
+_SPIKE_COLUMNS = {
+    "deconv_tau_decay_s": "deconvolution: decay time constant used, seconds",
+    "deconv_tau_rise_s": "deconvolution: rise time constant used, seconds (0 for AR(1))",
+    "deconv_lam": "deconvolution: sparsity penalty lambda used (input units)",
+    "deconv_noise": "deconvolution: noise standard deviation (input units)",
+}
 
 
 def _create_device(nwb: Any, device: dict[str, Any]) -> Any:

@@ -1,24 +1,29 @@
 """Export traces exactly as stored: NPZ, CSV and a JSON sidecar (NWB in :mod:`._nwb`).
 
 :func:`save_traces` writes the arrays of a :class:`~napari_calcium.core.extraction.TraceSet`
-(and of a :class:`~napari_calcium.core.dff.DffResult`) **unchanged**: no display scaling,
-smoothing, offset or percentage is ever applied, and the sidecar says so (``"transform":
-"none"``). suite2p's GUI exported display-transformed values that users then compared with
-``F.npy``; this module never does.
+(and of a :class:`~napari_calcium.core.dff.DffResult` and a
+:class:`~napari_calcium.core.deconvolution.result.DeconvolutionResult`) **unchanged**: no
+display scaling, smoothing, offset or percentage is ever applied, and the sidecar says so
+(``"transform": "none"``). suite2p's GUI exported display-transformed values that users then
+compared with ``F.npy``; this module never does.
 
 Files, for ``save_traces("out/session.npz", ...)`` or ``"out/session.csv"``:
 
 - ``session.npz``: ``F``, ``Fneu``, ``corrected``, ``coefficients``, ``ids``, ``time_s`` (and
   ``F_chan2``, ``Fneu_chan2``, ``dff``, ``baseline`` when present), float32 as stored, plus
-  ``frame_rate_hz`` and the parameters as JSON text. No pickles (``np.load(...,
+  ``frame_rate_hz`` and the parameters as JSON text. With spikes: ``deconv_c``, ``deconv_s``,
+  ``deconv_activity``, ``deconv_baseline`` and the per-ROI ``deconv_lam``,
+  ``deconv_tau_decay_s``, ``deconv_tau_rise_s``, ``deconv_noise``. No pickles (``np.load(...,
   allow_pickle=False)`` reads it).
 - CSV: one file per array, ``session_F.csv``, ``session_Fneu.csv``, ``session_corrected.csv``,
   ``session_dff.csv``, ``session_baseline.csv``, ...: one row per frame, a ``time_s`` column
   (``frame`` when the frame rate is unknown), then one column per ROI named ``roi_<id>``. Values
   are written with 9 significant digits (``%.9g``), which round-trips float32 bit for bit.
-  ``session_coefficients.csv`` holds ``roi_id,neuropil_coefficient``.
-- ``session.json``: the sidecar: extraction and dF/F parameters, frame rate, ROI table summary,
-  package versions, creation time, every data file written with its sha256, and
+  ``session_coefficients.csv`` holds ``roi_id,neuropil_coefficient``; spikes add
+  ``session_deconv_c.csv``, ``session_deconv_s.csv``, ... (their per-ROI λ, τ and noise are in
+  the sidecar).
+- ``session.json``: the sidecar: extraction, dF/F and deconvolution parameters, frame rate, ROI
+  table summary, package versions, creation time, every data file written with its sha256, and
   ``"transform": "none"``.
 
 All files of a set are written to temporary files first and renamed into place only when every
@@ -44,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..core.deconvolution.result import DeconvolutionResult
 from ..core.dff import DffResult
 from ..core.extraction import TraceSet
 from ..core.rois import RoiSet
@@ -56,7 +62,9 @@ __all__ = ["TRACE_FORMATS", "load_traces", "save_traces", "trace_file_names"]
 TRACE_FORMATS = ("npz", "csv")
 
 _MAGIC = "napari-calcium-traces"
-_VERSION = 1
+#: the newest file version this module reads; sets without spikes are written as version 1
+#: (as before), sets with spikes as 2 so that older readers refuse them instead of misreading
+_VERSION = 2
 #: trace arrays in file order: (name, where it lives, what it is)
 _TRACE_ARRAYS = (
     ("F", "traces", "cell fluorescence, weighted mean over the cell mask (movie units)"),
@@ -66,7 +74,18 @@ _TRACE_ARRAYS = (
     ("Fneu_chan2", "traces", "neuropil fluorescence of the second channel (movie units)"),
     ("dff", "dff", "dF/F (dF/sqrt(F) for method 'dff_sqrt'), a fraction, not percent"),
     ("baseline", "dff", "baseline F0 used for dff, offset included (movie units)"),
+    ("deconv_c", "spikes", "deconvolution: denoised calcium above its baseline (input units)"),
+    ("deconv_s", "spikes", "deconvolution: inferred activity per frame, >= 0 (input units)"),
+    ("deconv_activity", "spikes", "deconvolution: activity estimate per frame (input units)"),
+    ("deconv_baseline", "spikes", "deconvolution: baseline; fit = deconv_baseline + deconv_c"),
 )
+#: per-ROI values of a DeconvolutionResult: file name -> attribute
+_SPIKE_PER_ROI = {
+    "deconv_lam": "lam",
+    "deconv_tau_decay_s": "tau_decay_s",
+    "deconv_tau_rise_s": "tau_rise_s",
+    "deconv_noise": "noise",
+}
 _ARRAY_NAMES = tuple(name for name, _, _ in _TRACE_ARRAYS)
 _READ_ERRORS = (ValueError, TypeError, KeyError, IndexError, OSError, EOFError, AttributeError)
 _READ_ERRORS += (zipfile.BadZipFile, zlib.error)
@@ -113,7 +132,13 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _check_inputs(traces: Any, dff: Any, rois: Any) -> dict[str, np.ndarray]:
+def _host(value: Any) -> np.ndarray:
+    if hasattr(value, "get") and not isinstance(value, np.ndarray):  # cupy -> host
+        value = value.get()
+    return np.asarray(value)
+
+
+def _check_inputs(traces: Any, dff: Any, rois: Any, spikes: Any = None) -> dict[str, np.ndarray]:
     """The arrays to write, by name, after checking types and shapes (host numpy, as stored)."""
     if not isinstance(traces, TraceSet):
         raise ParameterError(f"save_traces needs a TraceSet; got {type(traces).__name__}")
@@ -123,15 +148,19 @@ def _check_inputs(traces: Any, dff: Any, rois: Any) -> dict[str, np.ndarray]:
         )
     if rois is not None and not isinstance(rois, RoiSet):
         raise ParameterError(f"rois must be a RoiSet; got {type(rois).__name__}")
+    if spikes is not None and not isinstance(spikes, DeconvolutionResult):
+        raise ParameterError(
+            f"spikes must be a DeconvolutionResult (from deconvolve); got {type(spikes).__name__}"
+        )
     arrays: dict[str, np.ndarray] = {}
+    owners = {"traces": traces, "dff": dff, "spikes": spikes}
     for name, owner, _ in _TRACE_ARRAYS:
-        source = traces if owner == "traces" else dff
-        value = None if source is None else getattr(source, name)
+        source = owners[owner]
+        attr = name.removeprefix("deconv_") if owner == "spikes" else name
+        value = None if source is None else getattr(source, attr)
         if value is None:
             continue
-        if hasattr(value, "get") and not isinstance(value, np.ndarray):  # cupy -> host
-            value = value.get()
-        arr = np.asarray(value)
+        arr = _host(value)
         if arr.ndim != 2 or arr.dtype.kind != "f":
             raise ShapeError(
                 f"{name} must be a 2-D float (n_rois, n_frames) array; got {arr.dtype} {arr.shape}"
@@ -158,9 +187,31 @@ def _check_inputs(traces: Any, dff: Any, rois: Any) -> dict[str, np.ndarray]:
     rate = traces.frame_rate_hz
     if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
         raise ParameterError(f"frame_rate_hz must be positive; got {rate!r}")
+    if spikes is not None:
+        arrays.update(_check_spikes(spikes, ids, rate))
     arrays["coefficients"] = coef
     arrays["ids"] = ids.astype(np.int64)
     return arrays
+
+
+def _check_spikes(spikes: DeconvolutionResult, ids: np.ndarray, rate: Any) -> dict:
+    """The per-ROI arrays of `spikes` after checking they belong to these traces."""
+    if not np.array_equal(np.asarray(spikes.ids), ids):
+        raise ParameterError(
+            "spikes and traces list different ROI ids (or in another order); pass the "
+            "deconvolution of these traces (deconvolve(..., ids=traces.ids))"
+        )
+    if rate is not None and not math.isclose(float(spikes.frame_rate_hz), float(rate)):
+        raise ParameterError(f"spikes are at {spikes.frame_rate_hz} Hz but the traces at {rate} Hz")
+    per_roi = {}
+    for name, attr in _SPIKE_PER_ROI.items():
+        arr = _host(getattr(spikes, attr))
+        if arr.shape != ids.shape or arr.dtype.kind != "f":
+            raise ShapeError(
+                f"spikes.{attr} must be float, one per ROI; got {arr.dtype} {arr.shape}"
+            )
+        per_roi[name] = arr
+    return per_roi
 
 
 def _format_of(path: Path, format: str | None) -> str:
@@ -209,7 +260,7 @@ def _write_npz(tmp: Path, arrays: dict[str, np.ndarray], extra: dict[str, Any]) 
     payload = {k: v for k, v in arrays.items()}
     payload.update(
         format=np.array(_MAGIC),
-        version=np.array(_VERSION),
+        version=np.array(extra["version"]),
         frame_rate_hz=np.array(
             np.nan if extra["frame_rate_hz"] is None else extra["frame_rate_hz"]
         ),
@@ -217,6 +268,8 @@ def _write_npz(tmp: Path, arrays: dict[str, np.ndarray], extra: dict[str, Any]) 
         dff_method=np.array("" if extra["dff"] is None else extra["dff"]["method"]),
         dff_parameters=np.array(json.dumps(None if extra["dff"] is None else extra["dff"])),
     )
+    if extra["spikes"] is not None:
+        payload["deconv_parameters"] = np.array(json.dumps(extra["spikes"]))
     if extra["frame_rate_hz"] is not None:
         payload["time_s"] = _time_column(arrays["F"].shape[1], extra["frame_rate_hz"])[1]
     with open(tmp, "wb") as fh:
@@ -241,7 +294,23 @@ def _write_csv(tmp: Path, name: str, arrays: dict[str, np.ndarray], rate: float 
         np.savetxt(fh, rows, fmt=fmt, delimiter=",", header=header, comments="")
 
 
-def _sidecar(arrays, traces, dff, rois, metadata, files, fmt) -> dict[str, Any]:
+def _spikes_info(spikes: DeconvolutionResult | None, arrays: dict, source: str | None) -> Any:
+    """What the sidecar (and the NPZ) records of a deconvolution, per-ROI values included."""
+    if spikes is None:
+        return None
+    return _jsonable(
+        {
+            "method": spikes.method,
+            "frame_rate_hz": float(spikes.frame_rate_hz),
+            "input": source,
+            "parameters": dict(spikes.parameters),
+            "per_roi": {name: arrays[name] for name in _SPIKE_PER_ROI},
+            "per_roi_dtypes": {name: str(arrays[name].dtype) for name in _SPIKE_PER_ROI},
+        }
+    )
+
+
+def _sidecar(arrays, traces, dff, rois, metadata, files, fmt, extra) -> dict[str, Any]:
     n_rois, n_frames = arrays["F"].shape
     rate = None if traces.frame_rate_hz is None else float(traces.frame_rate_hz)
     roi_summary = None
@@ -262,7 +331,7 @@ def _sidecar(arrays, traces, dff, rois, metadata, files, fmt) -> dict[str, Any]:
     return _jsonable(
         {
             "format": _MAGIC,
-            "version": _VERSION,
+            "version": extra["version"],
             "file_format": fmt,
             "transform": "none",
             "transform_note": "values are exactly the stored arrays: no scaling, smoothing, "
@@ -282,6 +351,7 @@ def _sidecar(arrays, traces, dff, rois, metadata, files, fmt) -> dict[str, Any]:
             "neuropil_coefficients": arrays["coefficients"],
             "extraction": dict(traces.parameters),
             "dff": None if dff is None else {"method": dff.method, "parameters": dff.parameters},
+            **({} if extra["spikes"] is None else {"deconvolution": extra["spikes"]}),
             "rois": roi_summary,
             "metadata": metadata,
             "files": files,
@@ -295,11 +365,13 @@ def save_traces(
     *,
     dff: DffResult | None = None,
     rois: RoiSet | None = None,
+    spikes: DeconvolutionResult | None = None,
+    spikes_input: str | None = None,
     metadata: Mapping[str, Any] | Any | None = None,
     format: str | None = None,
     overwrite: bool = False,
 ) -> list[Path]:
-    """Write traces (and dF/F) exactly as stored, with a JSON sidecar, atomically.
+    """Write traces (dF/F, spikes) exactly as stored, with a JSON sidecar, atomically.
 
     Parameters
     ----------
@@ -313,6 +385,13 @@ def save_traces(
     rois : RoiSet, optional
         The ROIs of `traces` (same ids, same order); their table summary (ids, areas,
         centroids) goes into the sidecar.
+    spikes : DeconvolutionResult, optional
+        From :func:`~napari_calcium.core.deconvolution.api.deconvolve` on these traces (same
+        ids, same order): adds ``deconv_c``, ``deconv_s``, ``deconv_activity`` and
+        ``deconv_baseline``, and its per-ROI λ, τ and noise, method and parameters.
+    spikes_input : str, optional
+        What `spikes` was computed from (e.g. ``"dff"`` or ``"corrected"``), recorded in the
+        sidecar.
     metadata : dict or RecordingMetadata, optional
         Anything else to record in the sidecar (JSON-able values).
     format : {"npz", "csv"}, optional
@@ -336,7 +415,7 @@ def save_traces(
     """
     p = Path(path)
     fmt = _format_of(p, format)
-    arrays = _check_inputs(traces, dff, rois)
+    arrays = _check_inputs(traces, dff, rois, spikes)
     targets = trace_file_names(p, tuple(arrays), fmt)
     if not overwrite:
         for target in targets:
@@ -349,6 +428,8 @@ def save_traces(
         sidecar_tmp = stack.enter_context(atomic_output(sidecar_target, overwrite=overwrite))
         tmps = [stack.enter_context(atomic_output(t, overwrite=overwrite)) for t in data_targets]
         extra = {
+            "version": 1 if spikes is None else 2,
+            "spikes": _spikes_info(spikes, arrays, spikes_input),
             "frame_rate_hz": rate,
             "extraction": _jsonable(dict(traces.parameters)),
             "dff": None
@@ -365,7 +446,7 @@ def save_traces(
             {"name": t.name, "sha256": _sha256(tmp), "bytes": tmp.stat().st_size}
             for t, tmp in zip(data_targets, tmps, strict=True)
         ]
-        sidecar = _sidecar(arrays, traces, dff, rois, metadata, files, fmt)
+        sidecar = _sidecar(arrays, traces, dff, rois, metadata, files, fmt, extra)
         with open(sidecar_tmp, "w", encoding="utf-8") as fh:
             json.dump(sidecar, fh, indent=1, allow_nan=False)
             fh.write("\n")
@@ -408,17 +489,21 @@ def _verify(sidecar: dict[str, Any], folder: Path, sidecar_path: Path) -> None:
             )
 
 
-def _load_npz(path: Path) -> tuple[dict[str, np.ndarray], float | None, dict, dict | None]:
+def _load_npz(path: Path) -> tuple[dict[str, np.ndarray], float | None, dict, Any, Any]:
     with _reading(path, "a napari-calcium traces .npz"), np.load(path, allow_pickle=False) as z:
         if "format" not in z.files or str(z["format"]) != _MAGIC:
             raise RecordingError(path, "not a napari-calcium traces .npz (no 'format' marker)")
         if int(z["version"]) > _VERSION:
             raise RecordingError(path, "written by a newer napari-calcium; upgrade to read it")
-        arrays = {n: z[n] for n in (*_ARRAY_NAMES, "coefficients", "ids") if n in z.files}
+        names = (*_ARRAY_NAMES, *_SPIKE_PER_ROI, "coefficients", "ids")
+        arrays = {n: z[n] for n in names if n in z.files}
         rate = float(z["frame_rate_hz"])
         params = json.loads(str(z["extraction_parameters"]))
         dff_info = json.loads(str(z["dff_parameters"]))
-    return arrays, (None if math.isnan(rate) else rate), params, dff_info
+        spikes_info = (
+            json.loads(str(z["deconv_parameters"])) if "deconv_parameters" in z.files else None
+        )
+    return arrays, (None if math.isnan(rate) else rate), params, dff_info, spikes_info
 
 
 def _read_csv(path: Path, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -444,7 +529,9 @@ def _load_csv_set(sidecar: dict, folder: Path) -> dict[str, np.ndarray]:
     dtypes = {n: np.dtype(info["dtype"]) for n, info in sidecar["arrays"].items()}
     for entry in sidecar["files"]:
         f = folder / entry["name"]
-        name = next((n for n in dtypes if entry["name"].endswith(f"_{n}.csv")), None)
+        # the longest matching name: "x_deconv_baseline.csv" is not "baseline"
+        matches = [n for n in dtypes if entry["name"].endswith(f"_{n}.csv")]
+        name = max(matches, key=len) if matches else None
         if entry["name"].endswith("_coefficients.csv"):
             with _reading(f, "a napari-calcium coefficients CSV"):
                 table = np.loadtxt(f, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
@@ -455,10 +542,33 @@ def _load_csv_set(sidecar: dict, folder: Path) -> dict[str, np.ndarray]:
             arrays[name] = values.astype(dtypes[name])
     if "F" not in arrays:
         raise RecordingError(folder, "the sidecar lists no F CSV file")
+    info = sidecar.get("deconvolution")
+    if info is not None:  # per-ROI values of the deconvolution live in the sidecar
+        for name in _SPIKE_PER_ROI:
+            values = [math.nan if v is None else v for v in info["per_roi"][name]]
+            arrays[name] = np.asarray(values, dtype=info["per_roi_dtypes"][name])
     return arrays
 
 
-def load_traces(path: str | os.PathLike) -> tuple[TraceSet, DffResult | None, dict[str, Any]]:
+def _spikes_from(arrays: dict, info: Any, rate: float | None) -> DeconvolutionResult | None:
+    """The DeconvolutionResult of a loaded set (None when none was saved)."""
+    if "deconv_c" not in arrays:
+        return None
+    info = info or {}
+    return DeconvolutionResult(
+        c=arrays["deconv_c"],
+        s=arrays["deconv_s"],
+        activity=arrays["deconv_activity"],
+        baseline=arrays["deconv_baseline"],
+        **{attr: arrays[name] for name, attr in _SPIKE_PER_ROI.items()},
+        method=info.get("method", ""),
+        frame_rate_hz=float(info.get("frame_rate_hz") or rate),
+        ids=arrays["ids"],
+        parameters=info.get("parameters") or {},
+    )
+
+
+def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
     """Read traces written by :func:`save_traces`, exactly (bit-identical float32).
 
     Parameters
@@ -466,11 +576,15 @@ def load_traces(path: str | os.PathLike) -> tuple[TraceSet, DffResult | None, di
     path : str or os.PathLike
         The ``.npz``, the ``<stem>.json`` sidecar, or any ``<stem>_<array>.csv`` of a CSV set
         (a CSV set needs its sidecar; an NPZ reads alone).
+    with_spikes : bool
+        Also return the saved DeconvolutionResult (or None): a 4-tuple.
 
     Returns
     -------
     (TraceSet, DffResult or None, dict)
         The traces, the dF/F when it was saved, and the sidecar (``{}`` when an NPZ has none).
+        With ``with_spikes=True``: ``(TraceSet, DffResult or None, DeconvolutionResult or None,
+        dict)``; the sidecar's ``"deconvolution"`` says what the spikes were computed from.
 
     Raises
     ------
@@ -495,7 +609,7 @@ def load_traces(path: str | os.PathLike) -> tuple[TraceSet, DffResult | None, di
         if sidecar.get("file_format") == "npz":
             npz = p.with_suffix(".npz")
             _verify(sidecar, p.parent, p)
-            arrays, rate, params, dff_info = _load_npz(npz)
+            arrays, rate, params, dff_info, spikes_info = _load_npz(npz)
         else:
             _verify(sidecar, p.parent, p)
             with _reading(p, "a napari-calcium trace sidecar (JSON)"):
@@ -505,12 +619,13 @@ def load_traces(path: str | os.PathLike) -> tuple[TraceSet, DffResult | None, di
                     sidecar["extraction"],
                     sidecar["dff"],
                 )
+                spikes_info = sidecar.get("deconvolution")
     elif suffix == ".npz":
         side = p.with_suffix(".json")
         sidecar = _read_sidecar(side) if side.is_file() else {}
         if sidecar:
             _verify(sidecar, p.parent, side)
-        arrays, rate, params, dff_info = _load_npz(p)
+        arrays, rate, params, dff_info, spikes_info = _load_npz(p)
     else:
         raise RecordingError(p, "not a trace file; expected .npz, .csv or the .json sidecar")
     with _reading(p, "napari-calcium traces"):
@@ -535,4 +650,9 @@ def load_traces(path: str | os.PathLike) -> tuple[TraceSet, DffResult | None, di
                 info.get("method", ""),
                 info.get("parameters", {}),
             )
+        spikes = _spikes_from(arrays, spikes_info, rate)
+        if spikes is not None:
+            _check_inputs(traces, None, None, spikes)
+    if with_spikes:
+        return traces, dff, spikes, sidecar
     return traces, dff, sidecar

@@ -1,4 +1,4 @@
-"""Reusable pieces of the trace plot dock: per-row bounds cache and a pool of text labels.
+"""Reusable pieces of the trace plot dock: per-row bounds cache, a pool of text labels, helpers.
 
 Both exist for redraw speed on click (``benchmarks/bench_plot.py``): the stacked view needs each
 shown row's min/max for its offset and the y range, and making ``TextItem`` objects anew on
@@ -7,13 +7,27 @@ every click costs more than moving and relabelling kept ones.
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 
-__all__ = ["RowBounds", "TextPool", "bounds"]
+__all__ = ["RowBounds", "TextPool", "bounds", "color_hex", "parse_ids"]
+
+
+def parse_ids(text: str) -> list[int]:
+    """ROI ids from text such as ``"3, 5 7-9"`` (ranges inclusive), in order, without repeats."""
+    ids: list[int] = []
+    for a, b in re.findall(r"(\d+)(?:\s*-\s*(\d+))?", text):
+        ids.extend(range(int(a), int(b or a) + 1))
+    return list(dict.fromkeys(ids))
+
+
+def color_hex(color: Any) -> str:
+    """A napari theme colour (or any colour text) as ``"#rrggbb"`` text for pyqtgraph."""
+    return color.as_hex() if hasattr(color, "as_hex") else str(color)
 
 
 def bounds(y: np.ndarray) -> tuple[float, float]:
@@ -86,3 +100,64 @@ class TextPool:
         for item in self.items[self.used :]:
             if item.isVisible():
                 item.setVisible(False)
+
+
+def stored(layer: Any) -> dict:
+    """The napari-calcium entries stored with a layer (``metadata["napari_calcium"]``)."""
+    from .._layers import METADATA_KEY
+
+    return (getattr(layer, "metadata", None) or {}).get(METADATA_KEY) or {}
+
+
+class LabelsLayerPicker:
+    """The Labels-layer choice shared by the plot docks (trace plot, spike raster).
+
+    The dock has ``viewer``, ``layer``, a ``layer_box`` QComboBox, ``set_layer``, ``redraw`` and
+    ``_on_metadata``; layers holding :attr:`STORE_KEY` in their store are listed first.
+    """
+
+    STORE_KEY = "traces"
+
+    def _candidates(self) -> list:
+        if self.viewer is None:
+            return []
+        labels = [ly for ly in self.viewer.layers if ly._type_string == "labels"]
+        holding = [ly for ly in labels if stored(ly).get(self.STORE_KEY) is not None]
+        return holding + [ly for ly in labels if ly not in holding]
+
+    def _refresh_layers(self, event: Any = None) -> None:
+        layers = self._candidates()
+        current = self.layer if self.layer in layers else (layers[0] if layers else None)
+        self.layer_box.blockSignals(True)
+        self.layer_box.clear()
+        for ly in layers:
+            self.layer_box.addItem(ly.name, ly)
+        if current is not None:
+            self.layer_box.setCurrentIndex(layers.index(current))
+        self.layer_box.blockSignals(False)
+        if current is not self.layer:
+            self.set_layer(current)
+        elif current is None:
+            self.redraw()
+
+    def _on_layer_chosen(self, index: int) -> None:
+        self.set_layer(self.layer_box.itemData(index) if index >= 0 else None)
+
+    def _attach(self, layer: Any, on_selected: Any) -> None:
+        """Make `layer` the shown one: move the event connections and sync the combo box.
+
+        ``on_selected`` follows the layer's selected label; results stored with the layer after
+        the dock opened reach ``_on_metadata``.
+        """
+        if self.layer is not None:
+            self.layer.events.selected_label.disconnect(on_selected)
+            self.layer.events.metadata.disconnect(self._on_metadata)
+        self.layer = layer
+        if layer is not None:
+            layer.events.selected_label.connect(on_selected)
+            layer.events.metadata.connect(self._on_metadata)
+            index = self.layer_box.findText(layer.name)
+            if index >= 0 and self.layer_box.currentIndex() != index:
+                self.layer_box.blockSignals(True)
+                self.layer_box.setCurrentIndex(index)
+                self.layer_box.blockSignals(False)

@@ -1,10 +1,11 @@
-"""Save traces: the traces (and dF/F) stored with a ROI layer to NPZ, CSV or NWB, exactly."""
+"""Save traces: the traces (dF/F, spikes) stored with a ROI layer to NPZ, CSV or NWB, exactly."""
 
 from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
 
+import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit
 
 from ...errors import NapariCalciumError, ParameterError
@@ -15,8 +16,18 @@ from .rois import _LayerPickers, _layers_of
 FORMATS = ("npz", "csv", "nwb")
 
 
+def _stored_spikes(meta: dict, traces) -> dict:
+    """``spikes=`` and ``spikes_input=`` for the writers when spikes fit the traces, else ``{}``."""
+    spikes = meta.get("spikes")
+    if spikes is None or spikes.n_frames != traces.n_frames:
+        return {}
+    if not np.array_equal(np.asarray(spikes.ids), np.asarray(traces.ids)):
+        return {}
+    return {"spikes": spikes, "spikes_input": meta.get("spikes_source")}
+
+
 class SaveTracesWidget(_LayerPickers):
-    """Write a ROI layer's stored traces and dF/F; NWB asks for the metadata it needs."""
+    """Write a ROI layer's stored traces, dF/F and spikes; NWB asks for the metadata it needs."""
 
     title = "save traces"
 
@@ -102,6 +113,7 @@ class SaveTracesWidget(_LayerPickers):
             return None
         path = Path(self.path.value)
         fmt = self.format.value
+        spikes = _stored_spikes(meta, traces)
         try:
             rois = rois_from_labels_layer(layer)
             if fmt == "nwb":
@@ -110,8 +122,8 @@ class SaveTracesWidget(_LayerPickers):
                 written = [
                     save_nwb(
                         path.with_suffix(".nwb"), traces, rois=rois, dff=meta.get("dff"),
-                        pixel_size_um=rois.pixel_size_um, overwrite=bool(self.overwrite.value),
-                        **self._nwb_kwargs(layer),
+                        **spikes, pixel_size_um=rois.pixel_size_um,
+                        overwrite=bool(self.overwrite.value), **self._nwb_kwargs(layer),
                     )
                 ]  # fmt: skip
             else:
@@ -119,13 +131,16 @@ class SaveTracesWidget(_LayerPickers):
 
                 written = save_traces(
                     path.with_suffix("." + fmt), traces, dff=meta.get("dff"), rois=rois,
-                    format=fmt, overwrite=bool(self.overwrite.value),
+                    **spikes, format=fmt, overwrite=bool(self.overwrite.value),
                 )  # fmt: skip
         except NapariCalciumError as exc:
             self.status.value = f"error: {exc}"
             return None
         self.written = [Path(p) for p in written]
-        self.status.value = f"saved {len(self.written)} file(s): " + ", ".join(
-            p.name for p in self.written
+        stale = meta.get("spikes") is not None and not spikes
+        self.status.value = (
+            f"saved {len(self.written)} file(s): "
+            + ", ".join(p.name for p in self.written)
+            + (" (the stored spikes do not fit these traces: not saved)" if stale else "")
         )
         return None

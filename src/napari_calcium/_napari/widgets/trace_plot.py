@@ -11,13 +11,16 @@ The dF/F widget's live preview of the selected ROI (``"dff_preview"``: ``id``, `
 noted in the message: its baseline over the fluorescence, its dF/F in the dF/F plot (also before
 any dF/F is stored). It is never mistaken for, nor replaces, the stored arrays.
 
+Spike inference (``"spikes"``, a DeconvolutionResult, and the Deconvolve widget's
+``"spikes_preview"``) is drawn by :class:`._plot_spikes.SpikesMixin`: the reconvolved fit over
+the trace it was computed from, the activity in a third plot ("spikes" box).
+
 pyqtgraph was chosen over a matplotlib canvas by measured redraw time on click
 (``benchmarks/bench_plot.py``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -33,17 +36,20 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._layers import METADATA_KEY
-from ._plot_items import RowBounds, TextPool, bounds
+from ._plot_items import LabelsLayerPicker, RowBounds, TextPool, bounds, parse_ids, stored
+from ._plot_items import color_hex as _color_hex
+from ._plot_spikes import SPIKE_COLORS, SPIKE_STYLES, SpikesMixin
 
 __all__ = ["KINDS", "TracePlotWidget", "parse_ids"]
 
-#: trace kinds: key -> (label, plot row); row 0 is fluorescence (movie units), row 1 is dF/F
+#: trace kinds: key -> (label, plot row); row 0 is fluorescence (movie units), row 1 is dF/F,
+#: row 2 the deconvolved activity ("spikes" also draws the fit over its input trace)
 KINDS: dict[str, tuple[str, int]] = {
     "F": ("raw F", 0),
     "Fneu": ("neuropil", 0),
     "corrected": ("corrected", 0),
     "dff": ("dF/F", 1),
+    "spikes": ("spikes", 2),
 }
 _KIND_COLORS = {
     "F": "#4c9be8",
@@ -52,6 +58,7 @@ _KIND_COLORS = {
     "dff": "#50c878",
     "baseline preview": "#e05050",
     "dff preview": "#50c878",
+    **SPIKE_COLORS,
 }
 _KIND_STYLES = {
     "F": Qt.PenStyle.SolidLine,
@@ -61,28 +68,16 @@ _KIND_STYLES = {
     # the dF/F widget's live preview (not stored): dashed
     "baseline preview": Qt.PenStyle.DashLine,
     "dff preview": Qt.PenStyle.DashLine,
+    **{k: getattr(Qt.PenStyle, f"{v.title()}Line") for k, v in SPIKE_STYLES.items()},
 }
 MODES = ("overlay", "stacked")
 
 
-def parse_ids(text: str) -> list[int]:
-    """ROI ids from text such as ``"3, 5 7-9"`` (ranges inclusive), in order, without repeats."""
-    ids: list[int] = []
-    for a, b in re.findall(r"(\d+)(?:\s*-\s*(\d+))?", text):
-        ids.extend(range(int(a), int(b or a) + 1))
-    return list(dict.fromkeys(ids))
+_store = stored
 
 
-def _store(layer: Any) -> dict:
-    return (getattr(layer, "metadata", None) or {}).get(METADATA_KEY) or {}
-
-
-def _color_hex(color: Any) -> str:
-    return color.as_hex() if hasattr(color, "as_hex") else str(color)
-
-
-class TracePlotWidget(QWidget):
-    """Dock showing raw F / neuropil / corrected / dF/F of the selected ROIs against time (s).
+class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
+    """Dock showing raw F / neuropil / corrected / dF/F / spikes of the selected ROIs vs time (s).
 
     Click a label in the viewer (shift-click adds or removes it) or type ids; a vertical line
     follows the time slider, and a click in the plot moves the slider to that frame.
@@ -101,10 +96,11 @@ class TracePlotWidget(QWidget):
         self.curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self._x_cache: tuple[int, float, int, np.ndarray] | None = None
         self._unknown: list[int] = []
-        self._pool: list[list[pg.PlotDataItem]] = [[], []]
+        self._pool: list[list[pg.PlotDataItem]] = [[], [], []]
         self._text = "#ffffff"
         self._bounds = RowBounds()  # (min, max) of stored rows: stacked offsets and y range
         self._bounds_of: Any = None
+        self._use_spikes = False  # the "spikes" box is shown and checked
 
         self.layer_box = QComboBox()
         self.ids_edit = QLineEdit()
@@ -118,9 +114,9 @@ class TracePlotWidget(QWidget):
         self.message.setWordWrap(True)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.plots = [self.graphics.addPlot(row=0, col=0), self.graphics.addPlot(row=1, col=0)]
+        self.plots = [self.graphics.addPlot(row=r, col=0) for r in range(3)]
         self.cursors = []
-        for plot, ylabel in zip(self.plots, ("F (movie units)", "dF/F"), strict=True):
+        for plot, ylabel in zip(self.plots, ("F (movie units)", "dF/F", "activity"), strict=True):
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
             plot.setLabel("left", ylabel)
@@ -130,6 +126,7 @@ class TracePlotWidget(QWidget):
             plot.addItem(cursor, ignoreBounds=True)
             self.cursors.append(cursor)
         self.plots[1].setXLink(self.plots[0])
+        self.plots[2].setXLink(self.plots[0])
         self._texts = [TextPool(plot) for plot in self.plots]  # the stacked view's "ROI n"
         self.graphics.scene().sigMouseClicked.connect(self._on_plot_clicked)
 
@@ -167,46 +164,9 @@ class TracePlotWidget(QWidget):
         self._refresh_layers()
 
     # ------------------------------------------------------------------ layers and data
-    def _candidates(self) -> list:
-        if self.viewer is None:
-            return []
-        labels = [ly for ly in self.viewer.layers if ly._type_string == "labels"]
-        with_traces = [ly for ly in labels if _store(ly).get("traces") is not None]
-        return with_traces + [ly for ly in labels if ly not in with_traces]
-
-    def _refresh_layers(self, event: Any = None) -> None:
-        layers = self._candidates()
-        current = self.layer if self.layer in layers else (layers[0] if layers else None)
-        self.layer_box.blockSignals(True)
-        self.layer_box.clear()
-        for ly in layers:
-            self.layer_box.addItem(ly.name, ly)
-        if current is not None:
-            self.layer_box.setCurrentIndex(layers.index(current))
-        self.layer_box.blockSignals(False)
-        if current is not self.layer:
-            self.set_layer(current)
-        elif current is None:
-            self.redraw()
-
-    def _on_layer_chosen(self, index: int) -> None:
-        self.set_layer(self.layer_box.itemData(index) if index >= 0 else None)
-
     def set_layer(self, layer: Any) -> None:
         """Show traces from this Labels layer (None: none); its selected label is shown first."""
-        if self.layer is not None:
-            self.layer.events.selected_label.disconnect(self._on_selected_label)
-            self.layer.events.metadata.disconnect(self._on_metadata)
-        self.layer = layer
-        if layer is not None:
-            layer.events.selected_label.connect(self._on_selected_label)
-            # traces or dF/F stored after the dock opened (Extract traces, dF/F) show at once
-            layer.events.metadata.connect(self._on_metadata)
-            index = self.layer_box.findText(layer.name)
-            if index >= 0 and self.layer_box.currentIndex() != index:
-                self.layer_box.blockSignals(True)
-                self.layer_box.setCurrentIndex(index)
-                self.layer_box.blockSignals(False)
+        self._attach(layer, self._on_selected_label)
         traces = self.traces
         label = getattr(layer, "selected_label", 0)
         keep = [i for i in self.selected_ids if traces is not None and i in traces.ids]
@@ -327,6 +287,8 @@ class TracePlotWidget(QWidget):
 
     # ------------------------------------------------------------------ drawing
     def _rows(self, kind: str) -> Any:
+        if kind == "spikes":
+            return None  # drawn per ROI by the SpikesMixin (fit and activity)
         if kind == "dff":
             dff = self.dff
             return None if dff is None else dff.dff
@@ -359,6 +321,8 @@ class TracePlotWidget(QWidget):
         for kind in kinds:
             lo, hi = self._bounds(self._rows(kind), i)
             items.append((kind, KINDS[kind][1], self._rows(kind)[i], (lo, hi), lo))
+        if self._use_spikes:
+            items += self._spike_items(roi, i, self._spikes_preview(self.traces))
         if preview is None or int(preview["id"]) != roi:
             return items
         source = "F" if preview.get("source") == "F" else "corrected"
@@ -379,7 +343,8 @@ class TracePlotWidget(QWidget):
         over all data); the curve offsets are item transforms, so ``yData`` is the stored row.
         """
         self.curves = {}
-        used = [0, 0]
+        n_rows = len(self.plots)
+        used = [0] * n_rows
         for pool in self._texts:
             pool.start()
         traces = self.traces
@@ -389,11 +354,16 @@ class TracePlotWidget(QWidget):
             self._bounds_of = traces
         self.kind_boxes["dff"].setVisible(self.dff is not None or preview is not None)
         self.kind_boxes["Fneu"].setVisible(traces is None or traces.Fneu is not None)
+        self.kind_boxes["spikes"].setVisible(self._has_spikes(traces))
         message = self._message(traces, preview)
         self.message.setText(message)
         self.message.setVisible(bool(message))
         use_dff = self.kind_boxes["dff"].isVisibleTo(self) and self.kind_boxes["dff"].isChecked()
-        self.plots[1].setVisible(use_dff)
+        box = self.kind_boxes["spikes"]
+        self._use_spikes = box.isVisibleTo(self) and box.isChecked()
+        spike_rows = self._spike_rows(traces) if self._use_spikes else set()
+        self.plots[1].setVisible(use_dff or 1 in spike_rows)
+        self.plots[2].setVisible(2 in spike_rows)
         if traces is None or not self.selected_ids:
             self._hide_unused(used)
             return
@@ -404,23 +374,23 @@ class TracePlotWidget(QWidget):
             if box.isChecked() and box.isVisibleTo(self) and self._rows(k) is not None
         ]
         stacked = self.mode == "stacked" and len(self.selected_ids) > 1
-        offsets = [0.0, 0.0]
-        y_range = [[np.inf, -np.inf], [np.inf, -np.inf]]
+        offsets = [0.0] * n_rows
+        y_range = [[np.inf, -np.inf] for _ in range(n_rows)]
         plan = []  # (plot row, roi, name, y, shift): ranges are known before any curve changes
         for roi in self.selected_ids:
             i = int(np.flatnonzero(traces.ids == roi)[0])
-            spans = [-np.inf, -np.inf]  # height above the offset, per plot
+            spans = [-np.inf] * n_rows  # height above the offset, per plot
             for name, row, y, (lo, hi), anchor in self._items(roi, i, kinds, preview):
                 shift = offsets[row] - anchor if stacked else 0.0
                 spans[row] = max(spans[row], hi - anchor)
                 y_range[row] = [min(y_range[row][0], lo + shift), max(y_range[row][1], hi + shift)]
                 plan.append((row, roi, name, y, shift))
             if stacked:
-                for row in (0, 1):
+                for row in range(n_rows):
                     if spans[row] > 0:  # as before: a flat row gets no label
                         self._texts[row].show(f"ROI {roi}", float(x[0]), offsets[row], self._text)
                         offsets[row] += 1.1 * spans[row]
-        counts = [sum(p[0] == row for p in plan) for row in (0, 1)]
+        counts = [sum(p[0] == row for p in plan) for row in range(n_rows)]
         for row, pool in enumerate(self._pool):
             for curve in pool[: counts[row]]:
                 curve.clear()  # the range change below then recomputes nothing
@@ -487,7 +457,8 @@ class TracePlotWidget(QWidget):
                 f"Dashed: dF/F widget preview of ROI {int(preview['id'])} "
                 f"({preview.get('method', '?')}, baseline and dF/F; not stored)."
             )
-        return " ".join(parts)
+        parts.append(self._spikes_message(traces))
+        return " ".join(p for p in parts if p)
 
     # ------------------------------------------------------------------ time link
     def current_frame(self) -> int:

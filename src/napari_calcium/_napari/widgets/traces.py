@@ -19,6 +19,13 @@ from .._rois import rois_from_labels_layer
 from ._base import _frame_rate_hz, movie_layers
 from .rois import _LayerPickers, _layers_of
 
+#: metadata entries that a new extraction makes stale (computed from the old traces)
+STALE_AFTER_TRACES = {
+    key: None
+    for key in ("dff", "dff_preview", "spikes", "spikes_preview", "spikes_source", "events",
+                "events_source")
+}  # fmt: skip
+
 
 def _store(layer, **items) -> None:
     """Put ``items`` into the layer's napari-calcium metadata (a new dict: napari sees a change)."""
@@ -115,14 +122,13 @@ class ExtractTracesWidget(_LayerPickers):
     def _done(self, labels, result) -> None:
         rois, traces = result
         self.result = traces
-        # a new extraction makes an older dF/F stale: drop it
+        # a new extraction makes an older dF/F, spikes and events stale: drop them
         _store(
             labels,
             rois=rois,
             traces=traces,
-            dff=None,
-            dff_preview=None,
             frame_rate_hz=traces.frame_rate_hz,
+            **STALE_AFTER_TRACES,
         )
         _set_features(
             labels, traces.ids,
@@ -254,6 +260,13 @@ class DffWidget(_LayerPickers):
     def _done(self, layer, traces, result) -> None:
         res, snr_values, nu = result
         self.result = res
-        _store(layer, dff=res)
+        # spikes or events computed from the old dF/F are stale now
+        meta, stale = _meta(layer), {}
+        for kind in ("spikes", "events"):
+            if meta.get(f"{kind}_source") == "dff":
+                stale.update({kind: None, f"{kind}_source": None})
+        if meta.get("spikes_preview"):
+            stale["spikes_preview"] = None
+        _store(layer, dff=res, **stale)
         _set_features(layer, traces.ids, dff_snr=np.asarray(snr_values), noise_nu=np.asarray(nu))
         self.status.value = f"{self.title}: done ({res.method}) → stored with {layer.name!r}"

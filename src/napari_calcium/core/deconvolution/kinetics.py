@@ -15,15 +15,9 @@ from typing import Any
 import numpy as np
 
 from ...errors import ParameterError, ShapeError
+from .._validate import positive as _positive
 
 __all__ = ["ar1_to_tau", "estimate_ar1", "tau_to_ar1"]
-
-
-def _positive(value: float, name: str) -> float:
-    v = float(value)
-    if not (np.isfinite(v) and v > 0):
-        raise ParameterError(f"{name} must be a finite number > 0; got {value!r}")
-    return v
 
 
 def tau_to_ar1(tau_decay_s: float, frame_rate_hz: float) -> float:
