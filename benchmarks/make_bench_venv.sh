@@ -41,13 +41,16 @@ PIP=("$BENCH_VENV/bin/python" -m pip)
 "$BENCH_VENV/bin/python" - <<'PY'
 import importlib.metadata as md
 
+import calab  # noqa: F401  (spike-inference peers)
 import CalSciPy.bruker  # noqa: F401  (imports cv2, pandas, imageio, joblib, tqdm at import time)
 import napari_calcium
+import oasis.functions  # noqa: F401
 
 print(
     "bench venv ready:",
     f"napari-calcium {napari_calcium.__version__},",
     f"CalSciPy {md.version('calscipy')},",
+    f"oasis-deconv {md.version('oasis-deconv')}, calab {md.version('calab')},",
     f"numpy {md.version('numpy')},",
     f"opencv {md.version('opencv-python-headless')}",
 )

@@ -95,7 +95,8 @@ def effective_bandwidth_hz(traces: Any, *, frame_rate_hz: float) -> np.ndarray:
     fs = _positive(frame_rate_hz, "frame_rate_hz")
     nyq = fs / 2
     nper = int(min(512, x.shape[1]))
-    f, p = welch(x - x.mean(axis=1, keepdims=True), fs=fs, nperseg=nper, axis=-1)
+    centred = (x - x.mean(axis=1, keepdims=True)).astype(np.float32)
+    f, p = welch(centred, fs=fs, nperseg=nper, noverlap=0, axis=-1)  # no overlap: 2x faster
     out = np.full(x.shape[0], nyq)
     ref_band = (f >= 0.5) & (f <= 2.0)
     if ref_band.sum() < 1:
@@ -210,20 +211,32 @@ OFFSET_MODE = "mode"
 
 
 def _offset(y: np.ndarray, mode: str) -> np.ndarray:
-    """Per-row level of the noise floor of ``y``: its median, or the mode of its histogram."""
+    """Per-row level of the noise floor of ``y``: its median, or the mode of its histogram.
+
+    The mode: a 512-bin histogram of each row between its 0.5th and 99.5th percentiles, smoothed
+    by a Gaussian of half the row's robust spread (1.4826 MAD, at least two bins), and its
+    highest bin's centre, from every k-th frame (at least 5,000 per row). The histograms of all
+    rows come from one ``np.bincount``.
+    """
     if mode == "median":
         return np.median(y, axis=1, keepdims=True)
+    n_bins = 512
+    # every k-th frame (at least 5,000 per row): the histogram's shape is the same, 4x cheaper
+    # on a 20,000-frame trace
+    y32 = y[:, :: max(1, y.shape[1] // 5000)].astype(np.float32, copy=False)
+    lo, med, hi = np.percentile(y32, [0.5, 50.0, 99.5], axis=1)
+    flat = hi <= lo
+    hi = np.where(flat, lo + 1.0, hi)
+    width = (hi - lo) / n_bins
+    mad = np.median(np.abs(y32 - med[:, None]), axis=1)
+    sig = np.maximum(1.4826 * mad, 2 * width)
+    idx = np.floor((y32 - lo[:, None]) / width[:, None]).astype(np.int64)
+    np.clip(idx, 0, n_bins - 1, out=idx)
+    idx += (np.arange(y.shape[0]) * n_bins)[:, None]
+    counts = np.bincount(idx.ravel(), minlength=y.shape[0] * n_bins).reshape(-1, n_bins)
     out = np.empty((y.shape[0], 1))
-    for i, row in enumerate(y):
-        lo, hi = np.percentile(row, [0.5, 99.5])
-        if not hi > lo:
-            out[i] = np.median(row)
-            continue
-        counts, edges = np.histogram(row, np.linspace(lo, hi, 513))
-        width = edges[1] - edges[0]
-        # noise σ from the spread of the lower half around the median, a few bins at least
-        sig = max(1.4826 * np.median(np.abs(row - np.median(row))), 2 * width)
-        smooth = gaussian_filter1d(counts.astype(np.float64), 0.5 * sig / width)
+    for i in range(y.shape[0]):
+        smooth = gaussian_filter1d(counts[i].astype(np.float64), 0.5 * sig[i] / width[i])
         k = int(np.argmax(smooth))
-        out[i] = 0.5 * (edges[k] + edges[k + 1])
+        out[i] = med[i] if flat[i] else lo[i] + (k + 0.5) * width[i]
     return out
