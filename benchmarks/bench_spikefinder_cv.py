@@ -54,7 +54,7 @@ def _scores(quick: bool) -> tuple[dict, dict[int, int]]:
         for c, spikes in cells:
             res = deconvolve(c, frame_rate_hz=FS, **kin)
             band = float(effective_bandwidth_hz(c, frame_rate_hz=FS)[0])
-            shift = float(res.parameters["activity_shift_s"])
+            shift = float(res.parameters["activity_shift_s"][0])
             fits.append((res.s[0].astype(np.float64), band, shift, spikes))
         for (sig, power), table in per.items():
             table[n] = np.array(

@@ -145,3 +145,15 @@ def test_fista_and_oasis_ar2_solve_the_same_problem():
         assert np.corrcoef(a, b)[0, 1] > 0.99
     diff = np.abs(oasis.fit - fista.fit)  # noise σ = 0.2
     assert diff.max() < 0.1 and diff.mean() < 0.01, (diff.max(), diff.mean())
+
+
+def test_mode_offset_finds_the_noise_floor_better_than_the_median():
+    """The histogram mode sits closer to the true baseline than the median does."""
+    from napari_calcium.core.deconvolution.activity import _offset, remove_baseline
+
+    y, _, _ = _simulate(seed=7)  # dense activity (0.7 Hz, τ 0.5 s) on a flat baseline of 2.0
+    err_mode = np.abs(_offset(y - 2.0, "mode")[:, 0])
+    err_median = np.abs(_offset(y - 2.0, "median")[:, 0])
+    assert np.all(err_mode < 0.7 * err_median), (err_mode, err_median)
+    _, base = remove_baseline(y, frame_rate_hz=FS)  # the whole baseline step: within one σ
+    assert np.all(np.abs(base.mean(axis=1) - 2.0) < 0.2)

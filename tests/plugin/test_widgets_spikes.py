@@ -65,6 +65,7 @@ def _assert_same_result(a, b):
             assert x.tobytes() == y.tobytes(), name  # bit-identical
     np.testing.assert_array_equal(a.ids, b.ids)
     assert a.method == b.method and a.frame_rate_hz == b.frame_rate_hz
+    assert a.parameters == b.parameters  # per-ROI lists joined across chunks too
 
 
 def test_deconvolve_all_rois_equals_the_core_function(viewer, qtbot, data, monkeypatch):

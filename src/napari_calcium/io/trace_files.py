@@ -35,11 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
-import platform
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -48,13 +46,14 @@ from typing import Any
 
 import numpy as np
 
-from .._version import __version__
 from ..core.deconvolution.result import DeconvolutionResult
 from ..core.dff import DffResult
 from ..core.extraction import TraceSet
 from ..core.rois import RoiSet
 from ..errors import OutputExistsError, ParameterError, RecordingError, ShapeError
 from ._atomic import atomic_output
+from ._serial import host, jsonable, sha256, versions
+from ._trace_spikes import SPIKE_PER_ROI, check_spikes, spikes_from, spikes_info
 
 __all__ = ["TRACE_FORMATS", "load_traces", "save_traces", "trace_file_names"]
 
@@ -79,63 +78,9 @@ _TRACE_ARRAYS = (
     ("deconv_activity", "spikes", "deconvolution: activity estimate per frame (input units)"),
     ("deconv_baseline", "spikes", "deconvolution: baseline; fit = deconv_baseline + deconv_c"),
 )
-#: per-ROI values of a DeconvolutionResult: file name -> attribute
-_SPIKE_PER_ROI = {
-    "deconv_lam": "lam",
-    "deconv_tau_decay_s": "tau_decay_s",
-    "deconv_tau_rise_s": "tau_rise_s",
-    "deconv_noise": "noise",
-}
 _ARRAY_NAMES = tuple(name for name, _, _ in _TRACE_ARRAYS)
 _READ_ERRORS = (ValueError, TypeError, KeyError, IndexError, OSError, EOFError, AttributeError)
 _READ_ERRORS += (zipfile.BadZipFile, zlib.error)
-
-
-# ------------------------------------------------------------------------------------- helpers
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types (numpy scalars/arrays -> numbers/lists; non-finite floats -> None)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (_dt.datetime, _dt.date)):
-        return value.isoformat()
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if hasattr(value, "to_dict"):
-        return _jsonable(value.to_dict())
-    return str(value)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    import scipy
-
-    return {
-        "napari-calcium": __version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _host(value: Any) -> np.ndarray:
-    if hasattr(value, "get") and not isinstance(value, np.ndarray):  # cupy -> host
-        value = value.get()
-    return np.asarray(value)
 
 
 def _check_inputs(traces: Any, dff: Any, rois: Any, spikes: Any = None) -> dict[str, np.ndarray]:
@@ -160,7 +105,7 @@ def _check_inputs(traces: Any, dff: Any, rois: Any, spikes: Any = None) -> dict[
         value = None if source is None else getattr(source, attr)
         if value is None:
             continue
-        arr = _host(value)
+        arr = host(value)
         if arr.ndim != 2 or arr.dtype.kind != "f":
             raise ShapeError(
                 f"{name} must be a 2-D float (n_rois, n_frames) array; got {arr.dtype} {arr.shape}"
@@ -188,30 +133,10 @@ def _check_inputs(traces: Any, dff: Any, rois: Any, spikes: Any = None) -> dict[
     if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
         raise ParameterError(f"frame_rate_hz must be positive; got {rate!r}")
     if spikes is not None:
-        arrays.update(_check_spikes(spikes, ids, rate))
+        arrays.update(check_spikes(spikes, ids, rate))
     arrays["coefficients"] = coef
     arrays["ids"] = ids.astype(np.int64)
     return arrays
-
-
-def _check_spikes(spikes: DeconvolutionResult, ids: np.ndarray, rate: Any) -> dict:
-    """The per-ROI arrays of `spikes` after checking they belong to these traces."""
-    if not np.array_equal(np.asarray(spikes.ids), ids):
-        raise ParameterError(
-            "spikes and traces list different ROI ids (or in another order); pass the "
-            "deconvolution of these traces (deconvolve(..., ids=traces.ids))"
-        )
-    if rate is not None and not math.isclose(float(spikes.frame_rate_hz), float(rate)):
-        raise ParameterError(f"spikes are at {spikes.frame_rate_hz} Hz but the traces at {rate} Hz")
-    per_roi = {}
-    for name, attr in _SPIKE_PER_ROI.items():
-        arr = _host(getattr(spikes, attr))
-        if arr.shape != ids.shape or arr.dtype.kind != "f":
-            raise ShapeError(
-                f"spikes.{attr} must be float, one per ROI; got {arr.dtype} {arr.shape}"
-            )
-        per_roi[name] = arr
-    return per_roi
 
 
 def _format_of(path: Path, format: str | None) -> str:
@@ -294,22 +219,6 @@ def _write_csv(tmp: Path, name: str, arrays: dict[str, np.ndarray], rate: float 
         np.savetxt(fh, rows, fmt=fmt, delimiter=",", header=header, comments="")
 
 
-def _spikes_info(spikes: DeconvolutionResult | None, arrays: dict, source: str | None) -> Any:
-    """What the sidecar (and the NPZ) records of a deconvolution, per-ROI values included."""
-    if spikes is None:
-        return None
-    return _jsonable(
-        {
-            "method": spikes.method,
-            "frame_rate_hz": float(spikes.frame_rate_hz),
-            "input": source,
-            "parameters": dict(spikes.parameters),
-            "per_roi": {name: arrays[name] for name in _SPIKE_PER_ROI},
-            "per_roi_dtypes": {name: str(arrays[name].dtype) for name in _SPIKE_PER_ROI},
-        }
-    )
-
-
 def _sidecar(arrays, traces, dff, rois, metadata, files, fmt, extra) -> dict[str, Any]:
     n_rois, n_frames = arrays["F"].shape
     rate = None if traces.frame_rate_hz is None else float(traces.frame_rate_hz)
@@ -328,7 +237,7 @@ def _sidecar(arrays, traces, dff, rois, metadata, files, fmt, extra) -> dict[str
     if metadata is not None and not isinstance(metadata, Mapping):
         metadata = metadata.to_dict() if hasattr(metadata, "to_dict") else metadata
     described = {n: d for n, _, d in _TRACE_ARRAYS}
-    return _jsonable(
+    return jsonable(
         {
             "format": _MAGIC,
             "version": extra["version"],
@@ -337,7 +246,7 @@ def _sidecar(arrays, traces, dff, rois, metadata, files, fmt, extra) -> dict[str
             "transform_note": "values are exactly the stored arrays: no scaling, smoothing, "
             "offset or percentage applied on export",
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "software": _versions(),
+            "software": versions(),
             "n_rois": n_rois,
             "n_frames": n_frames,
             "frame_rate_hz": rate,
@@ -429,12 +338,12 @@ def save_traces(
         tmps = [stack.enter_context(atomic_output(t, overwrite=overwrite)) for t in data_targets]
         extra = {
             "version": 1 if spikes is None else 2,
-            "spikes": _spikes_info(spikes, arrays, spikes_input),
+            "spikes": spikes_info(spikes, arrays, spikes_input),
             "frame_rate_hz": rate,
-            "extraction": _jsonable(dict(traces.parameters)),
+            "extraction": jsonable(dict(traces.parameters)),
             "dff": None
             if dff is None
-            else {"method": dff.method, "parameters": _jsonable(dict(dff.parameters))},
+            else {"method": dff.method, "parameters": jsonable(dict(dff.parameters))},
         }
         if fmt == "npz":
             _write_npz(tmps[0], arrays, extra)
@@ -443,7 +352,7 @@ def save_traces(
                 name = target.stem[len(_stem_path(p).name) + 1 :]
                 _write_csv(tmp, name, arrays, rate)
         files = [
-            {"name": t.name, "sha256": _sha256(tmp), "bytes": tmp.stat().st_size}
+            {"name": t.name, "sha256": sha256(tmp), "bytes": tmp.stat().st_size}
             for t, tmp in zip(data_targets, tmps, strict=True)
         ]
         sidecar = _sidecar(arrays, traces, dff, rois, metadata, files, fmt, extra)
@@ -481,7 +390,7 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 def _verify(sidecar: dict[str, Any], folder: Path, sidecar_path: Path) -> None:
     for entry in sidecar.get("files", []):
         f = folder / entry["name"]
-        if f.is_file() and _sha256(f) != entry["sha256"]:
+        if f.is_file() and sha256(f) != entry["sha256"]:
             raise RecordingError(
                 f,
                 f"contents differ from the sha256 recorded in {sidecar_path.name}; the file "
@@ -495,7 +404,7 @@ def _load_npz(path: Path) -> tuple[dict[str, np.ndarray], float | None, dict, An
             raise RecordingError(path, "not a napari-calcium traces .npz (no 'format' marker)")
         if int(z["version"]) > _VERSION:
             raise RecordingError(path, "written by a newer napari-calcium; upgrade to read it")
-        names = (*_ARRAY_NAMES, *_SPIKE_PER_ROI, "coefficients", "ids")
+        names = (*_ARRAY_NAMES, *SPIKE_PER_ROI, "coefficients", "ids")
         arrays = {n: z[n] for n in names if n in z.files}
         rate = float(z["frame_rate_hz"])
         params = json.loads(str(z["extraction_parameters"]))
@@ -544,28 +453,10 @@ def _load_csv_set(sidecar: dict, folder: Path) -> dict[str, np.ndarray]:
         raise RecordingError(folder, "the sidecar lists no F CSV file")
     info = sidecar.get("deconvolution")
     if info is not None:  # per-ROI values of the deconvolution live in the sidecar
-        for name in _SPIKE_PER_ROI:
+        for name in SPIKE_PER_ROI:
             values = [math.nan if v is None else v for v in info["per_roi"][name]]
             arrays[name] = np.asarray(values, dtype=info["per_roi_dtypes"][name])
     return arrays
-
-
-def _spikes_from(arrays: dict, info: Any, rate: float | None) -> DeconvolutionResult | None:
-    """The DeconvolutionResult of a loaded set (None when none was saved)."""
-    if "deconv_c" not in arrays:
-        return None
-    info = info or {}
-    return DeconvolutionResult(
-        c=arrays["deconv_c"],
-        s=arrays["deconv_s"],
-        activity=arrays["deconv_activity"],
-        baseline=arrays["deconv_baseline"],
-        **{attr: arrays[name] for name, attr in _SPIKE_PER_ROI.items()},
-        method=info.get("method", ""),
-        frame_rate_hz=float(info.get("frame_rate_hz") or rate),
-        ids=arrays["ids"],
-        parameters=info.get("parameters") or {},
-    )
 
 
 def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
@@ -650,7 +541,7 @@ def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
                 info.get("method", ""),
                 info.get("parameters", {}),
             )
-        spikes = _spikes_from(arrays, spikes_info, rate)
+        spikes = spikes_from(arrays, spikes_info, rate)
         if spikes is not None:
             _check_inputs(traces, None, None, spikes)
     if with_spikes:

@@ -53,8 +53,8 @@ def source_traces(meta: dict, source: str = "auto") -> tuple[np.ndarray, str] | 
 def concat_results(parts: list):
     """One DeconvolutionResult from results of consecutive row blocks (same settings).
 
-    Every per-ROI array field (and the per-ROI smoothing σ of the parameters) is concatenated
-    along the rows; scalars, the method and the other parameters are taken from the first block.
+    Every per-ROI array field (and every per-ROI list of the parameters) is concatenated along
+    the rows; scalars, the method and the other parameters are taken from the first block.
     """
     first = parts[0]
     if len(parts) == 1:
@@ -65,8 +65,9 @@ def concat_results(parts: list):
         if isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == first.n_rois:
             joined[f.name] = np.concatenate([getattr(p, f.name) for p in parts], axis=0)
     params = dict(first.parameters)
-    if isinstance(params.get("smoothing_s"), list):  # one σ per ROI
-        params["smoothing_s"] = [v for p in parts for v in p.parameters["smoothing_s"]]
+    for key, value in first.parameters.items():  # per-ROI lists (smoothing σ, shift)
+        if isinstance(value, list) and len(value) == first.n_rois:
+            params[key] = [v for p in parts for v in p.parameters[key]]
     return dataclasses.replace(first, parameters=params, **joined)
 
 

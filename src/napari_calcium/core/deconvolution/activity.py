@@ -6,8 +6,9 @@ the deconvolved ``s`` into a rate whose smoothing, delay and dynamic range fit t
 the data. :func:`~napari_calcium.core.deconvolution.api.deconvolve` does, with the pieces here:
 
 1. **baseline** (:func:`remove_baseline`): subtract a running 8th percentile over
-   ``baseline_window_s`` (drift removal), then the median of what is left (the offset OASIS
-   with λ = 0 would otherwise fit as spikes);
+   ``baseline_window_s`` (drift removal), then the noise floor of what is left, the mode of its
+   histogram (the offset OASIS with λ = 0 would otherwise fit as spikes; the median sits
+   higher under dense activity);
 2. **deconvolution** (default): exact AR(1) OASIS with ``g = exp(-1/(τ_d f))``
    and no sparsity penalty (λ = 0, ``s_min`` = 0: on real data the penalties lost accuracy);
 3. **smoothing**: a Gaussian of ``σ = max(min_sigma_s, 1 / (2 f_eff))`` seconds, where ``f_eff``
@@ -19,10 +20,11 @@ the data. :func:`~napari_calcium.core.deconvolution.api.deconvolve` does, with t
 5. **compression**: ``activity = max(s_smooth, 0) ** exponent`` (``exponent < 1`` keeps large
    bursts from dominating; the output stays monotonic in ``s``).
 
-The two free parameters, ``min_sigma_s`` and ``exponent``, were fitted on the spikefinder training
+The two free parameters, the smallest σ (:data:`DEFAULT_MIN_SIGMA_S`) and the exponent
+(:data:`DEFAULT_EXPONENT`), were fitted on the spikefinder training
 data (datasets 4, 5, 6: OGB-1, GCaMP6s, GCaMP5k?) by maximising the mean over datasets of the
 per-dataset mean correlation, and validated by leave-one-cell-out and leave-one-dataset-out
-cross-validation (see ``benchmarks/bench_spikefinder.py`` and ``docs/spikes.md``).
+cross-validation (``benchmarks/bench_spikefinder_cv.py``, ``docs/spikes.md``).
 
 References
 ----------
@@ -47,7 +49,6 @@ from ..baseline import baseline_sliding_percentile
 __all__ = [
     "DEFAULT_EXPONENT",
     "DEFAULT_MIN_SIGMA_S",
-    "DEFAULT_TAU_DECAY_S",
     "effective_bandwidth_hz",
     "remove_baseline",
     "smooth_activity",
@@ -57,8 +58,6 @@ __all__ = [
 DEFAULT_MIN_SIGMA_S = 0.03
 #: compression exponent of the rate (fitted on spikefinder 4/5/6)
 DEFAULT_EXPONENT = 0.75
-#: decay time constant used without indicator or tau (suite2p's default, a typical GCaMP), s
-DEFAULT_TAU_DECAY_S = 1.0
 _CLIFF_DECADES = 4.0  # power this far below the 0.5-2 Hz level marks the end of the signal band
 
 
@@ -116,7 +115,7 @@ def smooth_activity(
     frame_rate_hz: float,
     sigma_s: Any,
     *,
-    shift_s: float = 0.0,
+    shift_s: Any = 0.0,
     exponent: float = 1.0,
 ) -> np.ndarray:
     """Turn sparse deconvolved spikes (from any solver) into a smooth, non-negative rate.
@@ -129,7 +128,7 @@ def smooth_activity(
         Frame rate in Hz.
     sigma_s : float or array_like, shape (n_rois,)
         Gaussian standard deviation in seconds (0: no smoothing).
-    shift_s : float, optional
+    shift_s : float or array_like, shape (n_rois,), optional
         Move the output this many seconds earlier (>= 0; e.g. the indicator rise time), filling
         the end with 0.
     exponent : float, optional
@@ -152,15 +151,15 @@ def smooth_activity(
     sig = np.broadcast_to(np.asarray(sigma_s, dtype=np.float64), (x.shape[0],))
     if not np.all(np.isfinite(sig) & (sig >= 0)):
         raise ParameterError(f"sigma_s must be finite seconds >= 0; got {sigma_s!r}")
-    shift = round(_positive(shift_s, "shift_s", allow_zero=True) * fs)
+    shifts = np.broadcast_to(np.asarray(shift_s, dtype=np.float64), (x.shape[0],))
+    if not np.all(np.isfinite(shifts) & (shifts >= 0)):
+        raise ParameterError(f"shift_s must be finite seconds >= 0; got {shift_s!r}")
     power = _positive(exponent, "exponent")
-    out = np.empty_like(x)
+    out = np.zeros_like(x)
     for i in range(x.shape[0]):
         row = gaussian_filter1d(x[i], sig[i] * fs, mode="nearest") if sig[i] > 0 else x[i]
-        out[i] = row
-    if shift:
-        out[:, :-shift] = out[:, shift:].copy()
-        out[:, -shift:] = 0.0
+        k = min(round(shifts[i] * fs), x.shape[1])
+        out[i, : x.shape[1] - k] = row[k:]
     np.clip(out, 0.0, None, out=out)
     if power != 1.0:
         np.power(out, power, out=out)
@@ -170,10 +169,11 @@ def smooth_activity(
 def remove_baseline(
     traces: Any, *, frame_rate_hz: float, window_s: float = 30.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Subtract a slow baseline: a running 8th percentile, then the median of what is left.
+    """Subtract a slow baseline: a running 8th percentile, then the noise floor of what is left.
 
-    The running percentile removes drift; the median offset is what OASIS with λ = 0 would
-    otherwise fit as activity (the noise floor sits above a low percentile).
+    The running percentile removes drift; the noise floor (the mode of the rest, see
+    :func:`_offset`) is what OASIS with λ = 0 would otherwise fit as activity (it sits above a
+    low percentile, and below the median when activity is dense).
 
     Parameters
     ----------
@@ -202,12 +202,9 @@ def remove_baseline(
         dtype=x.dtype,
     )
     y = x - f0
-    offset = _offset(y, mode=OFFSET_MODE).astype(x.dtype)
+    offset = _offset(y, mode="mode").astype(x.dtype)
     y -= offset
     return y, f0 + offset
-
-
-OFFSET_MODE = "mode"
 
 
 def _offset(y: np.ndarray, mode: str) -> np.ndarray:

@@ -369,7 +369,7 @@ def deconvolve(
         sigma = np.maximum(DEFAULT_MIN_SIGMA_S, 1.0 / (2.0 * band))
     else:
         sigma = _per_roi(smoothing_s, x.shape[0], "smoothing_s", low=0.0, strict=False)
-    shift = float(np.median(tr)) if method == "oasis-ar1" else 0.0
+    shift = tr if method == "oasis-ar1" else 0.0  # AR(1) has no rise: move by τ_r
     activity = smooth_activity(s, rate, sigma, shift_s=shift, exponent=exponent)
     baseline = base + extra[:, None]
     dtype = x.dtype
@@ -382,7 +382,7 @@ def deconvolve(
         "s_min": np.asarray(s_min).tolist(),
         "baseline": f"running 8th percentile over {min(window, x.shape[1] / rate):g} s + median",
         "smoothing_s": sigma.tolist(),
-        "activity_shift_s": shift,
+        "activity_shift_s": np.broadcast_to(shift, (x.shape[0],)).tolist(),
         "exponent": float(exponent),
     }
     return DeconvolutionResult(
