@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import ParameterError
 from ._backend import array_module, fft_module, signal_module, to_host
-from .events import _positive, _traces_2d
+from ._validate import positive as _positive
+from .events import _traces_2d
 
 __all__ = [
     "DERIVATIVES",
