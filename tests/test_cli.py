@@ -12,6 +12,8 @@ import pytest
 import tifffile
 
 import napari_calcium as nc
+from conftest import FOUR_PLANE, SHARED_DATA
+from napari_calcium._cli_info import INFO_KEYS
 from napari_calcium.cli import main
 from napari_calcium.io.groundtruth import load_ground_truth
 
@@ -65,3 +67,196 @@ def test_console_script_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "d" / "movie.tif").exists()
+
+
+@pytest.fixture
+def demo_movie(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", str(out), *SMALL, "--frame-rate", "20", "--pixel-size", "0.8"]) == 0
+    return out / "movie.tif"
+
+
+def test_info_on_the_demo_movie(demo_movie, capsys):
+    capsys.readouterr()
+    meta = nc.open_recording(demo_movie).metadata
+    assert main(["info", str(demo_movie)]) == 0
+    text = capsys.readouterr().out
+    assert str(demo_movie) in text and "60x48x40 (frames, y, x)" in text and "uint16" in text
+    assert "frame rate  20 Hz (frame period 50 ms)" in text and "duration    3.00 s" in text
+    assert "µm/px       0.8 x 0.8 (y, x)" in text
+    assert main(["info", str(demo_movie), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert tuple(info) == INFO_KEYS
+    assert info["shape"] == [60, 48, 40] and info["axes"] == ["t", "y", "x"]
+    assert info["frame_rate_hz"] == pytest.approx(meta.frame_rate_hz)
+    assert info["frame_period_s"] == pytest.approx(meta.frame_period_s)
+    assert info["pixel_size_um"] == pytest.approx(list(meta.pixel_size_um))
+    assert info["duration_s"] == pytest.approx(3.0) and info["channels"] == ["Ch1"]
+    assert info["dtype"] == "uint16" and info["reader"] == "tiff"
+
+
+def test_info_on_a_real_bruker_folder(capsys):
+    folder = SHARED_DATA.joinpath(*FOUR_PLANE)
+    if not folder.exists():
+        pytest.skip(f"real test data not found at {folder}")
+    assert main(["info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == "bruker" and info["software_version"] == "5.5.64.600"
+    assert info["shape"] == [30, 4, 256, 256] and info["axes"] == ["t", "z", "y", "x"]
+    assert info["n_planes"] == 4 and info["bit_depth"] == 13 and info["channels"] == ["Ch2"]
+    assert info["frame_period_s"] == pytest.approx(0.181592112)
+    assert info["pixel_size_um"] == pytest.approx([1.7664, 1.7664], abs=1e-3)
+    assert "prairieview_state" not in info["extra"]
+    assert main(["info", str(folder)]) == 0
+    text = capsys.readouterr().out
+    assert "PrairieView 5.5.64.600" in text and "planes          4, 35 µm apart" in text
+    assert "volume rate     5.50685 Hz" in text
+
+
+def test_info_errors_are_one_line(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "movie.tif"
+    assert main(["info", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("napari-calcium info: error: ") and str(missing) in err
+    assert "no such file" in err and "Traceback" not in err and err.count("\n") == 1
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"not a tiff at all")
+    assert main(["info", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert str(junk) in err and "Traceback" not in err
+
+
+def test_convert_tif_to_bin_round_trip(demo_movie, tmp_path, capsys):
+    out = tmp_path / "converted"
+    assert main(["convert", str(demo_movie), str(out), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    written = out / "movie_Ch1.bin"
+    assert "Wrote" in said and written.name in said and written.with_suffix(".json").exists()
+    src, dst = nc.open_recording(demo_movie), nc.open_recording(written)
+    np.testing.assert_array_equal(np.asarray(dst.movie), np.asarray(src.movie))
+    assert dst.metadata.frame_rate_hz == pytest.approx(src.metadata.frame_rate_hz)
+    assert dst.metadata.pixel_size_um == pytest.approx(src.metadata.pixel_size_um)
+    # and back to TIFF, picking the channel by index
+    back = tmp_path / "back"
+    assert main(["convert", str(written), str(back), "--format", "tif", "--channel", "0"]) == 0
+    [tif] = back.iterdir()
+    np.testing.assert_array_equal(tifffile.imread(tif), np.asarray(src.movie))
+
+
+def test_convert_refuses_to_overwrite(demo_movie, tmp_path, capsys):
+    out = tmp_path / "converted"
+    assert main(["convert", str(demo_movie), str(out), "--quiet"]) == 0
+    target = out / "movie_Ch1.bin"
+    before = target.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["convert", str(demo_movie), str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "--overwrite" in err and "Traceback" not in err
+    assert target.stat().st_mtime_ns == before
+    assert main(["convert", str(demo_movie), str(out), "--quiet", "--overwrite"]) == 0
+    assert target.stat().st_mtime_ns != before
+    assert sorted(p.name for p in out.iterdir()) == ["movie_Ch1.bin", "movie_Ch1.json"]
+
+
+def test_convert_mistakes_are_clear(demo_movie, tmp_path, capsys, monkeypatch):
+    capsys.readouterr()
+    cases = [
+        (["--channel", "Red"], "channel 'Red' is not in"),
+        (["--plane", "x"], "zero-based"),
+    ]
+    for extra, message in cases:
+        assert main(["convert", str(demo_movie), str(tmp_path / "o"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert main(["convert", str(demo_movie), str(tmp_path / "o.bin")]) == 2
+    assert "OUTPUT is the folder" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path / "none.tif"), str(tmp_path / "o")]) == 2
+    assert "none.tif: no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse's own errors also exit 2
+        main(["convert", str(demo_movie), str(tmp_path / "o"), "--format", "zarr"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("napari_calcium.io.convert.convert_recording", interrupted)
+    assert main(["convert", str(demo_movie), str(tmp_path / "o")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_info_and_convert_as_a_command(demo_movie, tmp_path):
+    def run(*args):
+        cmd = [sys.executable, "-m", "napari_calcium.cli", *map(str, args)]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    proc = run("info", demo_movie, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["shape"] == [60, 48, 40]
+    out = tmp_path / "c"
+    proc = run("convert", demo_movie, out)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "movie_Ch1.bin").exists() and "Traceback" not in proc.stderr
+    proc = run("info", tmp_path / "missing")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert str(tmp_path / "missing") in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------- run
+RUN_DEMO = ["--frames", "300", "--shape", "64", "64", "--neurons", "8", "--seed", "4", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_movie(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "demo"
+    assert main(["demo", str(out), *RUN_DEMO]) == 0
+    return out / "movie.tif"
+
+
+def test_run_on_the_demo_prints_a_summary_and_resumes(run_movie, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["run", str(run_movie), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    res = nc.load_results(out)
+    assert f"movie.tif: {res.rois.n_rois} ROIs, 300 frames at 30 Hz" in text
+    assert "steps: 8 ran, 2 disabled" in text and str(out) in text
+    assert res.spikes is not None and res.traces.n_frames == 300
+    truth = nc.RoiSet.from_label_image(
+        load_ground_truth(run_movie.parent / "ground_truth.npz").labels
+    )
+    assert nc.detection_scores(res.rois, truth).f1 >= 0.8
+    assert main(["run", str(run_movie), "--out", str(out), "--quiet"]) == 0  # resumes: all skipped
+    assert "steps: 8 skipped, 2 disabled" in capsys.readouterr().out
+
+
+def test_run_with_a_config_file_and_bad_configs(run_movie, tmp_path, capsys):
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text('[dff]\nmethod = "maximin"\n\n[deconvolve]\nmethod = "oasis-ar2"\n')
+    out = tmp_path / "r"
+    assert main(["run", str(run_movie), "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    res = nc.load_results(out)
+    assert res.dff.method == "maximin" and res.spikes.method == "oasis-ar2"
+    capsys.readouterr()
+    cfg.write_text("[dff]\nwindow = 3\n")  # unknown key: named, one line, exit 2, nothing run
+    assert main(["run", str(run_movie), "--config", str(cfg), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert str(cfg) in err and "window" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_run_on_a_folder_reports_a_bad_recording_and_finishes_the_others(
+    run_movie, tmp_path, capsys
+):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    movie = tifffile.imread(run_movie)
+    for name in ("a", "b"):
+        tifffile.imwrite(folder / f"{name}.tif", movie, imagej=True, metadata={"finterval": 1 / 30})
+    tifffile.imwrite(folder / "c.tif", movie[:, :1, :1], imagej=True)  # too small: fails
+    (folder / "notes.txt").write_text("not a recording")
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "2 of 3 recordings done; failed: 1" in captured.out
+    assert "c.tif" in captured.err and "Traceback" not in captured.err
+    assert nc.load_results(out / "a").rois.n_rois > 0 and nc.load_results(out / "b").spikes

@@ -157,6 +157,14 @@ _LAZY: dict[str, str] = {
     "generate_tensor": ".core.reorganize",
     "merge_tensor": ".core.reorganize",
     "merge_factorized_matrices": ".core.reorganize",
+    # headless pipeline (issue 8)
+    "run_pipeline": ".pipeline",
+    "load_results": ".pipeline",
+    "load_config": ".pipeline",
+    "default_config": ".pipeline",
+    "PipelineConfig": ".pipeline",
+    "PipelineRun": ".pipeline",
+    "PipelineResults": ".pipeline",
     # opening and saving recordings
     "open_recording": ".io.open",
     "Recording": ".io.metadata",
@@ -309,6 +317,15 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .io.roi_files import load_rois, save_rois
     from .io.tiff import load_images, save_images
     from .io.trace_files import load_traces, save_traces
+    from .pipeline import (
+        PipelineConfig,
+        PipelineResults,
+        PipelineRun,
+        default_config,
+        load_config,
+        load_results,
+        run_pipeline,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -4,6 +4,17 @@ Subcommands
 -----------
 ``napari-calcium demo OUTDIR``
     Simulate a two-photon recording with ground truth and write it to ``OUTDIR``.
+``napari-calcium info PATH [--json]``
+    What a recording holds (shape, timing, µm/px, ...), from its headers: no pixels are read.
+``napari-calcium convert INPUT OUTPUT [--format bin|tif]``
+    Repackage a recording into binary (``.bin`` + ``.json``) or TIFF stacks.
+``napari-calcium run INPUT [--config FILE] [--out DIR]``
+    The analysis pipeline (:mod:`napari_calcium.pipeline`) on a recording or a folder of them.
+
+Each subcommand is one ``_<name>(args) -> int`` function and one ``_add_<name>(sub)`` parser
+builder; user mistakes raise :class:`~napari_calcium.errors.NapariCalciumError` and :func:`main`
+turns them into one ``napari-calcium <command>: error: ...`` line and exit status 2 (1 for an
+OSError such as a full disk, 130 for Ctrl-C).
 """
 
 from __future__ import annotations
@@ -15,8 +26,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._cli_run import add_run, run
 from ._version import __version__
-from .errors import NapariCalciumError, OutputExistsError, RecordingError
+from .errors import NapariCalciumError, OutputExistsError, ParameterError, RecordingError
 
 __all__ = ["main"]
 
@@ -109,14 +121,86 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="napari-calcium",
-        description="Calcium-imaging analysis from the command line (the napari plugin's engine).",
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _open(path: str):
+    """Open a recording lazily and name the reader that opened it."""
+    from .io.open import open_recording, sniff_format
+
+    return open_recording(path), sniff_format(path)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from ._cli_info import format_info, recording_info
+
+    rec, reader = _open(args.path)
+    info = recording_info(rec, reader)
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False))
+    else:
+        print(format_info(info))
+    return 0
+
+
+_FORMATS = {"bin": "binary", "binary": "binary", "tif": "tiff", "tiff": "tiff"}
+
+
+def _selection(values: list[str] | None) -> list[str | int] | None:
+    """``--channel``/``--plane`` values (repeatable, comma-separated): digits are indices."""
+    if not values:
+        return None
+    items = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return [int(v) if v.isdigit() else v for v in items] or None
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .io.convert import convert_recording
+
+    out = Path(args.output)
+    if out.suffix.lower() in (".bin", ".json", ".tif", ".tiff") and not out.is_dir():
+        raise ParameterError(
+            f"{out}: OUTPUT is the folder to write into (the file names come from the recording, "
+            f"<recording>_<channel>.bin or .tif); give a folder, e.g. {out.with_suffix('')}"
+        )
+    planes = _selection(args.plane)
+    if planes is not None and not all(isinstance(z, int) for z in planes):
+        raise ParameterError(
+            f"--plane {','.join(args.plane)}: planes are zero-based indices (0, 1, ...)"
+        )
+    rec, _ = _open(args.input)
+    to = _FORMATS[args.format]
+    t0 = time.perf_counter()
+    written = convert_recording(
+        rec,
+        out,
+        to=to,
+        channels=_selection(args.channel),
+        planes=planes,
+        size_cap_gb=args.size_cap,
+        overwrite=args.overwrite,
+        progress=_progress_factory(args.quiet),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    elapsed = time.perf_counter() - t0
+    shape = "x".join(str(s) for s in rec.shape)
+    kind = "binary stacks (.bin + .json)" if to == "binary" else "TIFF stacks"
+    channels = _plural(len(rec.channels), "channel")
+    print(
+        f"Converted {rec.path} ({rec.metadata.source_format}, {channels}, "
+        f"{shape} {rec.movie.dtype}) to {kind} in {elapsed:.1f} s."
+    )
+    print(f"Wrote {out}/")
+    for path in written:
+        size = path.stat().st_size / 2**20
+        side = " + .json" if to == "binary" else ""
+        print(f"  {path.name}{side}  {size:.1f} MiB")
+    if written:
+        print(f"Check one with: napari-calcium info {written[0]}")
+    return 0
+
+
+def _add_demo(sub) -> None:
     demo = sub.add_parser(
         "demo",
         help="simulate a two-photon recording with ground truth and write it to OUTDIR",
@@ -148,6 +232,84 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
+
+
+def _add_info(sub) -> None:
+    info = sub.add_parser(
+        "info",
+        help="what a recording holds: shape, dtype, channels, timing, µm/px (no pixels read)",
+        description="Print what a recording holds, read from its headers and metadata only: "
+        "format, shape (frames, [planes,] y, x), dtype, channels, frame rate and period, "
+        "duration, µm/px, bit depth, and the acquisition software (e.g. PrairieView version).",
+    )
+    info.add_argument(
+        "path",
+        metavar="PATH",
+        help="a Bruker PrairieView folder, a .bin (with its .json), a TIFF or a folder of TIFFs",
+    )
+    info.add_argument(
+        "--json", action="store_true", help="print one JSON object (stable keys; null = unknown)"
+    )
+    info.set_defaults(func=_info)
+
+
+def _add_convert(sub) -> None:
+    convert = sub.add_parser(
+        "convert",
+        help="repackage a recording into binary (.bin + .json) or TIFF stacks",
+        description="Write each channel (and plane) of a recording as a (frames, y, x) stack named "
+        "<recording>_<channel>[_plane<k>] in OUTPUT, with frame rate and µm/px carried over. "
+        "Reads and writes block by block (bounded memory). Existing files are never replaced "
+        "unless --overwrite is given; a failed or interrupted conversion removes what it wrote.",
+    )
+    convert.add_argument("input", metavar="INPUT", help="anything `napari-calcium info` reads")
+    convert.add_argument(
+        "output", metavar="OUTPUT", help="folder to write into (created if needed)"
+    )
+    convert.add_argument(
+        "--format",
+        choices=tuple(_FORMATS),
+        default="bin",
+        metavar="{bin,tif}",
+        help="bin: raw .bin + .json (CalSciPy, suite2p-style); tif: ImageJ TIFF (default bin)",
+    )
+    convert.add_argument(
+        "--channel",
+        action="append",
+        metavar="NAME|INDEX",
+        help="channel to write, by name or zero-based index; repeat or separate with commas "
+        "(default: all)",
+    )
+    convert.add_argument(
+        "--plane",
+        action="append",
+        metavar="INDEX",
+        help="plane of a multi-plane recording, zero-based; repeat or separate with commas "
+        "(default: all, one stack each)",
+    )
+    convert.add_argument(
+        "--size-cap",
+        type=float,
+        default=3.9,
+        metavar="GB",
+        help="largest TIFF file before splitting into parts (default 3.9)",
+    )
+    convert.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    convert.add_argument("--quiet", action="store_true", help="no progress bars")
+    convert.set_defaults(func=_convert)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-calcium",
+        description="Calcium-imaging analysis from the command line (the napari plugin's engine).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add in (_add_demo, _add_info, _add_convert):
+        add(sub)
+    add_run(sub, lambda args: run(args, _progress_factory))
     return parser
 
 
@@ -160,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NapariCalciumError as exc:  # a user's mistake or bad input: message, no traceback
         print(f"napari-calcium {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the system refused (permissions, disk full): say so, no traceback
+        print(f"napari-calcium {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"napari-calcium {args.command}: interrupted", file=sys.stderr)
         return 130

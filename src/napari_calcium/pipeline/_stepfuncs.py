@@ -1,0 +1,333 @@
+"""The pipeline's steps: one small function each, reading the previous steps' files.
+
+Every step reads what it needs from the output folder (never from the step before it in memory),
+so a step runs the same whether the steps before it ran now or were skipped, and writes its
+outputs atomically (temporary file + rename). Movies stay on disk: the input and the
+intermediate binary movies are opened lazily (dask) and the core functions walk them in blocks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParameterError, RecordingError, ShapeError
+from ..io._atomic import atomic_output
+from ..io._serial import host, jsonable
+from .config import PipelineConfig
+
+#: file names inside the output folder
+RECORDING = "recording.json"
+MOTION_MOVIE = "motion_corrected.bin"
+MOTION_SHIFTS = "motion.npz"
+FILTERED_MOVIE = "filtered.bin"
+SUMMARY = "summary_images.npz"
+ROIS = "rois.npz"
+EXTRACT = "steps/extract.npz"
+DFF = "steps/dff.npz"
+DECONVOLVE = "steps/deconvolve.npz"
+EVENTS = "events.npz"
+
+
+@dataclass
+class Context:
+    """What every step gets: the input, the output folder, the config and the hooks."""
+
+    input_path: Path
+    out_dir: Path
+    config: PipelineConfig
+    progress: Any = None
+    should_stop: Callable[[], bool] | None = None
+    _info: dict[str, Any] | None = field(default=None, repr=False)
+
+    def params(self, section: str, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Keyword arguments of a section (tuples kept, the step-choosing keys dropped)."""
+        values = dict(vars(getattr(self.config, section)))
+        return {k: v for k, v in values.items() if k not in drop}
+
+    @property
+    def hooks(self) -> dict[str, Any]:
+        return {"progress": self.progress, "should_stop": self.should_stop}
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The ``recording.json`` the open step wrote (frame rate, pixel size, shape, ...)."""
+        if self._info is None:
+            path = self.out_dir / RECORDING
+            try:
+                self._info = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise RecordingError(path, f"cannot read it ({exc}); rerun the open step") from None
+        return self._info
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return float(self.info["frame_rate_hz"])
+
+    @property
+    def pixel_size_um(self) -> tuple[float, float] | None:
+        px = self.info.get("pixel_size_um")
+        return None if px is None else tuple(px)
+
+
+def movie_file(config: PipelineConfig) -> str | None:
+    """The intermediate movie the ROI and trace steps read (None: the input itself)."""
+    if config.filter.enabled:
+        return FILTERED_MOVIE
+    if config.motion.enabled:
+        return MOTION_MOVIE
+    return None
+
+
+def open_input(ctx: Context) -> tuple[Any, Any]:
+    """The input movie ``(frames, y, x)``, lazily, and its RecordingMetadata."""
+    from ..io.open import open_recording
+
+    cfg = ctx.config.open
+    rec = open_recording(ctx.input_path, format=cfg.format)
+    if cfg.channel is None:
+        movie = rec.movie
+    elif cfg.channel in rec.channels:
+        movie = rec.channels[cfg.channel]
+    else:
+        raise ParameterError(
+            f"[open] channel: {ctx.input_path} has no channel {cfg.channel!r}; "
+            f"it has {', '.join(map(repr, rec.channels))}"
+        )
+    if movie.ndim == 4:
+        if cfg.plane is None or cfg.plane >= movie.shape[1]:
+            raise ParameterError(
+                f"[open] plane: {ctx.input_path} has {movie.shape[1]} planes; "
+                "choose one with plane = 0 .. n_planes - 1"
+            )
+        movie = movie[:, cfg.plane]
+    elif cfg.plane not in (None, 0):
+        raise ParameterError(f"[open] plane: {ctx.input_path} is single-plane; got {cfg.plane}")
+    if movie.ndim != 3:
+        raise ShapeError(f"{ctx.input_path}: expected a (frames, y, x) movie, got {movie.shape}")
+    return movie, rec.metadata
+
+
+def current_movie(ctx: Context, file: str | None) -> Any:
+    """The movie a step reads: an intermediate binary movie (lazy) or the input (lazy)."""
+    if file is None:
+        return open_input(ctx)[0]
+    from ..io.binary import open_binary
+
+    return open_binary(ctx.out_dir / file).movie
+
+
+def save_npz(path: Path, **arrays: Any) -> Path:
+    """``np.savez`` atomically (no pickles)."""
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+    return path
+
+
+def _save_json(path: Path, data: Any) -> Path:
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(jsonable(data), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# the steps: each returns the paths it wrote
+# --------------------------------------------------------------------------------------------
+
+
+def step_open(ctx: Context, source: str | None) -> list[Path]:
+    """Open the input lazily, check it and record its shape, frame rate and pixel size."""
+    cfg = ctx.config.open
+    movie, meta = open_input(ctx)
+    rate = cfg.frame_rate_hz or meta.frame_rate_hz
+    if not rate:
+        raise ParameterError(
+            f"{ctx.input_path}: the frame rate is not in the file's metadata; "
+            "set [open] frame_rate_hz"
+        )
+    px = (cfg.pixel_size_um,) * 2 if cfg.pixel_size_um else meta.pixel_size_um
+    meta_dict = {k: v for k, v in meta.to_dict().items() if k != "timestamps_s"}
+    info = {
+        "input": str(ctx.input_path),
+        "shape": list(movie.shape),
+        "dtype": str(movie.dtype),
+        "frame_rate_hz": float(rate),
+        "pixel_size_um": None if px is None else [float(p) for p in px],
+        "channel": cfg.channel,
+        "plane": cfg.plane,
+        "metadata": meta_dict,
+    }
+    ctx._info = None
+    return [_save_json(ctx.out_dir / RECORDING, info)]
+
+
+def _save_movie(ctx: Context, name: str, movie: Any) -> Path:
+    from ..io.binary import save_binary
+
+    bin_path = ctx.out_dir / name
+    save_binary(
+        bin_path, movie, frame_rate_hz=ctx.frame_rate_hz, pixel_size_um=ctx.pixel_size_um,
+        overwrite=True, **ctx.hooks,
+    )  # fmt: skip
+    return bin_path
+
+
+def step_motion(ctx: Context, source: str | None) -> list[Path]:
+    """Rigid motion correction; the corrected movie is written block by block."""
+    from ..core.registration import motion_correct
+
+    result = motion_correct(
+        current_movie(ctx, source), **ctx.params("motion", ("enabled",)), **ctx.hooks
+    )
+    bin_path = _save_movie(ctx, MOTION_MOVIE, result.movie)
+    shifts = save_npz(
+        ctx.out_dir / MOTION_SHIFTS,
+        shifts=result.shifts,
+        template=host(result.template),
+        peak_correlation=result.peak_correlation,
+        valid_box=np.asarray(result.valid_box),
+    )
+    return [bin_path, bin_path.with_suffix(".json"), shifts]
+
+
+def step_filter(ctx: Context, source: str | None) -> list[Path]:
+    """Median or Gaussian filter (lazy per block), written as a binary movie."""
+    from ..core.filters import gaussian_filter, median_filter
+
+    cfg = ctx.config.filter
+    movie = current_movie(ctx, source)
+    kwargs = {"axes": cfg.axes, "mode": cfg.mode}
+    if cfg.kind == "median":
+        filtered = median_filter(movie, size=cfg.size, **kwargs)
+    else:
+        filtered = gaussian_filter(movie, sigma=cfg.sigma, **kwargs)
+    bin_path = _save_movie(ctx, FILTERED_MOVIE, filtered)
+    return [bin_path, bin_path.with_suffix(".json")]
+
+
+def step_summary(ctx: Context, source: str | None) -> list[Path]:
+    """Projections (and local correlation / PNR images), one pass each over the movie."""
+    from ..core.projections import correlation_pnr, projections
+
+    cfg = ctx.config.summary
+    movie = current_movie(ctx, source)
+    images = {k: host(v) for k, v in projections(movie, cfg.kinds, **ctx.hooks).items()}
+    if cfg.correlation:
+        cp = correlation_pnr(
+            movie, gaussian_sigma_px=cfg.gaussian_sigma_px, neighbours=cfg.neighbours, **ctx.hooks
+        )
+        images.update(correlation=host(cp.correlation), pnr=host(cp.pnr))
+    return [save_npz(ctx.out_dir / SUMMARY, **images)]
+
+
+def step_rois(ctx: Context, source: str | None) -> list[Path]:
+    """Detect ROIs in the movie, or load them from a file; saved as ``rois.npz``."""
+    from ..io.roi_files import load_rois, save_rois
+
+    cfg = ctx.config.rois
+    movie = current_movie(ctx, source)
+    if cfg.method == "file":
+        rois = load_rois(cfg.path, shape=tuple(movie.shape[-2:]), allow_pickle=cfg.allow_pickle)
+    else:
+        from ..core.detection import detect_rois
+
+        kwargs = ctx.params("rois", ("method", "path", "allow_pickle"))
+        rois = detect_rois(
+            movie, frame_rate_hz=ctx.frame_rate_hz, pixel_size_um=ctx.pixel_size_um,
+            **kwargs, **ctx.hooks,
+        )  # fmt: skip
+    return [save_rois(rois, ctx.out_dir / ROIS, format="npz", overwrite=True)]
+
+
+def _save_traces(ctx: Context, name: str, traces: Any, **kwargs: Any) -> list[Path]:
+    from ..io.roi_files import load_rois
+    from ..io.trace_files import save_traces
+
+    path = ctx.out_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rois = load_rois(ctx.out_dir / ROIS)
+    return list(save_traces(path, traces, rois=rois, overwrite=True, **kwargs))
+
+
+def step_extract(ctx: Context, source: str | None) -> list[Path]:
+    """Cell and neuropil traces from the movie and the saved ROIs."""
+    from ..core.extraction import extract_traces
+    from ..io.roi_files import load_rois
+
+    movie = current_movie(ctx, source)
+    rois = load_rois(ctx.out_dir / ROIS)
+    traces = extract_traces(
+        movie, rois, frame_rate_hz=ctx.frame_rate_hz, **ctx.params("extract"), **ctx.hooks
+    )
+    return _save_traces(ctx, EXTRACT, traces)
+
+
+def step_dff(ctx: Context, source: str | None) -> list[Path]:
+    """dF/F of the neuropil-corrected traces."""
+    from ..core.dff import compute_dff
+    from ..io.trace_files import load_traces
+
+    traces = load_traces(ctx.out_dir / EXTRACT)[0]
+    dff = compute_dff(traces.corrected, frame_rate_hz=ctx.frame_rate_hz, **ctx.params("dff"))
+    return _save_traces(ctx, DFF, traces, dff=dff)
+
+
+def step_deconvolve(ctx: Context, source: str | None) -> list[Path]:
+    """Spike inference on dF/F (or the corrected traces)."""
+    from ..core.deconvolution.api import deconvolve
+    from ..io.trace_files import load_traces
+
+    traces, dff, _ = load_traces(ctx.out_dir / DFF)
+    what = ctx.config.deconvolve.input
+    x = dff.dff if what == "dff" else traces.corrected
+    kwargs = ctx.params("deconvolve", ("enabled", "input"))
+    spikes = deconvolve(x, frame_rate_hz=ctx.frame_rate_hz, ids=traces.ids, **kwargs)
+    return _save_traces(ctx, DECONVOLVE, traces, dff=dff, spikes=spikes, spikes_input=what)
+
+
+def step_events(ctx: Context, source: str | None) -> list[Path]:
+    """Calcium events per ROI from dF/F (frame indices), saved as ``events.npz``."""
+    from ..core.events import identify_events
+    from ..io.trace_files import load_traces
+
+    traces, dff, _ = load_traces(ctx.out_dir / DFF)
+    kwargs = ctx.params("events", ("enabled",))
+    events = identify_events(dff.dff, frame_rate_hz=ctx.frame_rate_hz, **kwargs)
+    counts = np.array([len(e) for e in events], dtype=np.int64)
+    frames = np.concatenate([np.asarray(e, dtype=np.int64) for e in events] or [np.zeros(0, int)])
+    path = save_npz(
+        ctx.out_dir / EVENTS, ids=traces.ids, counts=counts, frames=frames,
+        frame_rate_hz=np.float64(ctx.frame_rate_hz), parameters=json.dumps(jsonable(kwargs)),
+    )  # fmt: skip
+    return [path]
+
+
+def step_export(ctx: Context, source: str | None) -> list[Path]:
+    """The final trace set (traces, dF/F, spikes, ROI table) in each requested format."""
+    from ..io.trace_files import load_traces
+
+    cfg = ctx.config.export
+    if ctx.config.deconvolve.enabled:
+        traces, dff, spikes, _ = load_traces(ctx.out_dir / DECONVOLVE, with_spikes=True)
+        spikes_input = ctx.config.deconvolve.input
+    else:
+        (traces, dff, _), spikes, spikes_input = load_traces(ctx.out_dir / DFF), None, None
+    out: list[Path] = []
+    for fmt in cfg.formats:
+        out += _save_traces(
+            ctx, f"{cfg.name}.{fmt}", traces, dff=dff, spikes=spikes,
+            spikes_input=spikes_input, format=fmt,
+        )  # fmt: skip
+    return out
+
+
+def load_events(path: Path) -> list[np.ndarray]:
+    """The per-ROI event frames saved by :func:`step_events`."""
+    with np.load(path, allow_pickle=False) as data:
+        counts, frames = data["counts"], data["frames"]
+    return list(np.split(frames, np.cumsum(counts)[:-1])) if len(counts) else []

@@ -1,0 +1,290 @@
+"""Run the headless pipeline: open -> [motion] -> [filter] -> summary -> rois -> extract -> dff
+-> [deconvolve] -> [events] -> export, resumably, into one output folder.
+
+Each step has a key (sha256 of its parameters, the keys of the steps it depends on and, for
+``open``, the input checksums). A step whose recorded key matches and whose outputs are all
+present with their recorded sizes is skipped; changing a parameter re-runs that step and the
+steps that depend on it. ``provenance.json`` is rewritten after every step, and a step is
+recorded only once all of its outputs are in place, so a cancelled or killed run leaves the
+completed steps valid and no partial files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import OperationCancelled, OutputExistsError, RecordingError
+from . import _stepfuncs as sf
+from .config import PipelineConfig, load_config
+from .provenance import (
+    PROVENANCE_FILE,
+    environment,
+    file_record,
+    input_records,
+    now,
+    read_provenance,
+    step_key,
+    write_provenance,
+)
+
+__all__ = ["STEPS", "PipelineRun", "StepRecord", "run_pipeline"]
+
+#: step name -> function, in run order
+STEPS: dict[str, Callable[[sf.Context, str | None], list[Path]]] = {
+    "open": sf.step_open,
+    "motion": sf.step_motion,
+    "filter": sf.step_filter,
+    "summary": sf.step_summary,
+    "rois": sf.step_rois,
+    "extract": sf.step_extract,
+    "dff": sf.step_dff,
+    "deconvolve": sf.step_deconvolve,
+    "events": sf.step_events,
+    "export": sf.step_export,
+}
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What happened to one step in a run.
+
+    Attributes
+    ----------
+    name : str
+    status : {"ran", "skipped", "disabled"}
+        "skipped": its outputs were up to date (same key) and were reused.
+    seconds : float
+        Wall time of the step in this run, in seconds (0 when skipped or disabled).
+    outputs : list of pathlib.Path
+        The files it wrote (absolute paths).
+    """
+
+    name: str
+    status: str
+    seconds: float
+    outputs: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """Result of :func:`run_pipeline`.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+    steps : list of StepRecord
+        One per step, in run order.
+    summary : dict
+        ``n_rois``, ``n_frames``, ``frame_rate_hz``, ``duration_s``, ``n_events`` and
+        ``mean_event_rate_hz`` (events per ROI per second; None without the events step),
+        ``movie`` (the movie the traces come from) and ``seconds`` (the whole run).
+    config : PipelineConfig
+    """
+
+    out_dir: Path
+    steps: list[StepRecord]
+    summary: dict[str, Any]
+    config: PipelineConfig
+
+    @property
+    def provenance_path(self) -> Path:
+        return self.out_dir / PROVENANCE_FILE
+
+
+def _enabled(config: PipelineConfig, name: str) -> bool:
+    return bool(getattr(getattr(config, name), "enabled", True))
+
+
+def _plan(config: PipelineConfig) -> dict[str, tuple[list[str], str | None]]:
+    """step -> (steps it depends on, the movie file it reads)."""
+    prev_movie, source = "open", None
+    plan: dict[str, tuple[list[str], str | None]] = {"open": ([], None)}
+    for name, file in (("motion", sf.MOTION_MOVIE), ("filter", sf.FILTERED_MOVIE)):
+        plan[name] = ([prev_movie], source)
+        if _enabled(config, name):
+            prev_movie, source = name, file
+    plan["summary"] = ([prev_movie], source)
+    plan["rois"] = ([prev_movie], source)
+    plan["extract"] = ([prev_movie, "rois"], source)
+    plan["dff"] = (["extract"], None)
+    plan["deconvolve"] = (["dff"], None)
+    plan["events"] = (["dff"], None)
+    plan["export"] = (["dff", "deconvolve"] if _enabled(config, "deconvolve") else ["dff"], None)
+    return plan
+
+
+def _up_to_date(record: Mapping[str, Any] | None, key: str, out_dir: Path) -> bool:
+    if not record or record.get("key") != key or record.get("status") not in ("ran", "skipped"):
+        return False
+    for out in record.get("outputs", []):
+        path = out_dir / out["path"]
+        if not path.is_file() or path.stat().st_size != out["size"]:
+            return False
+    return True
+
+
+def _check_stop(should_stop: Callable[[], bool] | None, before: str) -> None:
+    if should_stop is not None and should_stop():
+        raise OperationCancelled(f"pipeline cancelled before the {before!r} step")
+
+
+def _start(input_path: Path, out_dir: Path, config: PipelineConfig, overwrite: bool) -> dict:
+    """The provenance record to update: the folder's own, or a fresh one."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RecordingError(out_dir, "exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    old = read_provenance(out_dir)
+    if old is None and any(out_dir.iterdir()) and not overwrite:
+        raise OutputExistsError(out_dir)  # someone else's folder: not ours to fill
+    inputs = input_records(input_path, (old or {}).get("inputs", []))
+    same_input = [r["path"] for r in (old or {}).get("inputs", [])] == [r["path"] for r in inputs]
+    if old is not None and not overwrite and not same_input:
+        raise OutputExistsError(out_dir / PROVENANCE_FILE)  # results of another recording
+    steps = {} if (old is None or overwrite) else dict(old.get("steps", {}))
+    return {
+        "napari_calcium_pipeline": 1,
+        "created": (old or {}).get("created", now()),
+        "updated": now(),
+        "config_file": config.source,
+        "config": config.to_dict(),
+        "environment": environment(),
+        "inputs": inputs,
+        "movie": None,
+        "steps": steps,
+    }
+
+
+def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str, Any]:
+    from ..io.roi_files import load_rois
+
+    info = ctx.info
+    n_frames, rate = int(info["shape"][0]), float(info["frame_rate_hz"])
+    duration = n_frames / rate
+    n_rois = load_rois(ctx.out_dir / sf.ROIS).n_rois
+    n_events = rate_hz = None
+    if ran_events:
+        n_events = int(sum(len(e) for e in sf.load_events(ctx.out_dir / sf.EVENTS)))
+        rate_hz = n_events / n_rois / duration if n_rois else 0.0
+    return {
+        "n_rois": int(n_rois),
+        "n_frames": n_frames,
+        "frame_rate_hz": rate,
+        "duration_s": duration,
+        "n_events": n_events,
+        "mean_event_rate_hz": rate_hz,
+        "movie": str(ctx.input_path if source is None else ctx.out_dir / source),
+    }
+
+
+def run_pipeline(
+    input_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: str | os.PathLike | Mapping[str, Any] | PipelineConfig | None = None,
+    *,
+    progress: Callable[..., Any] | bool | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    overwrite: bool = False,
+) -> PipelineRun:
+    """Run the pipeline on one recording, resuming what an earlier run already did.
+
+    Parameters
+    ----------
+    input_path : str or os.PathLike
+        Anything :func:`napari_calcium.open_recording` opens (a TIFF, a ``.bin``, a Bruker
+        folder, ...).
+    out_dir : str or os.PathLike
+        Output folder (created if needed). A folder from an earlier run on the same input is
+        resumed: up-to-date steps are skipped.
+    config : path, mapping, PipelineConfig or None
+        See :func:`~napari_calcium.pipeline.load_config`; None runs the defaults.
+    progress : callable or bool, optional
+        tqdm-like factory passed to the movie-level functions (``progress(total=, desc=)``).
+    should_stop : callable, optional
+        Polled between steps and between blocks of the movie-level steps; True stops the run
+        with :class:`~napari_calcium.errors.OperationCancelled`, keeping the completed steps.
+    overwrite : bool
+        Recompute every step, and allow writing into a folder that holds other files or the
+        results of another recording.
+
+    Returns
+    -------
+    PipelineRun
+        The folder, one :class:`StepRecord` per step and a summary (ROIs, frames, event rate).
+
+    Raises
+    ------
+    ParameterError
+        A bad config (the message names the file, section and key) or argument.
+    RecordingError
+        The input or a ROI file is missing or unreadable.
+    OutputExistsError
+        `out_dir` holds files that are not this recording's pipeline results and `overwrite`
+        is False.
+    OperationCancelled
+        `should_stop` returned True.
+    """
+    t_run = time.perf_counter()
+    config = load_config(config)
+    input_path, out = Path(input_path).resolve(), Path(out_dir).resolve()
+    record = _start(input_path, out, config, overwrite)
+    plan = _plan(config)
+    movie_source = sf.movie_file(config)
+    record["movie"] = movie_source or str(input_path)
+    write_provenance(out, record)
+    ctx = sf.Context(input_path, out, config, progress=progress, should_stop=should_stop)
+    keys: dict[str, str] = {}
+    done: list[StepRecord] = []
+    for name, func in STEPS.items():
+        depends, source = plan[name]
+        if not _enabled(config, name):
+            record["steps"][name] = {"status": "disabled"}
+            done.append(StepRecord(name, "disabled", 0.0, []))
+            continue
+        params = {k: v for k, v in config.section(name).items() if k != "enabled"}
+        extra = None
+        if name == "open":
+            extra = [r["sha256"] for r in record["inputs"]]
+        elif name == "rois" and config.rois.method == "file":
+            extra = input_records(config.rois.path)[0]["sha256"]
+        keys[name] = step_key(name, params, {d: keys[d] for d in depends}, extra)
+        old = record["steps"].get(name)
+        if not overwrite and _up_to_date(old, keys[name], out):
+            record["steps"][name] = {**old, "status": "skipped"}
+            outputs = [out / o["path"] for o in old["outputs"]]
+            done.append(StepRecord(name, "skipped", 0.0, outputs))
+            continue
+        _check_stop(should_stop, name)
+        started, t0 = now(), time.perf_counter()
+        record["steps"][name] = {"status": "running", "key": None, "started": started}
+        write_provenance(out, record)  # its old outputs are no longer vouched for
+        try:
+            outputs = func(ctx, source)
+        except BaseException as exc:
+            status = "cancelled" if isinstance(exc, OperationCancelled) else "failed"
+            record["steps"][name] = {"status": status, "key": None, "started": started,
+                                     "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
+            write_provenance(out, record)
+            raise
+        seconds = time.perf_counter() - t0
+        record["steps"][name] = {
+            "status": "ran",
+            "key": keys[name],
+            "depends": depends,
+            "started": started,
+            "seconds": round(seconds, 3),
+            "outputs": [file_record(p, out) for p in outputs],
+        }
+        record["updated"] = now()
+        write_provenance(out, record)
+        done.append(StepRecord(name, "ran", seconds, list(outputs)))
+    summary = _summary(ctx, movie_source, _enabled(config, "events"))
+    summary["seconds"] = time.perf_counter() - t_run
+    record["summary"] = summary
+    record["updated"] = now()
+    write_provenance(out, record)
+    return PipelineRun(out_dir=out, steps=done, summary=summary, config=config)
