@@ -260,3 +260,124 @@ def test_run_on_a_folder_reports_a_bad_recording_and_finishes_the_others(
     assert "2 of 3 recordings done; failed: 1" in captured.out
     assert "c.tif" in captured.err and "Traceback" not in captured.err
     assert nc.load_results(out / "a").rois.n_rois > 0 and nc.load_results(out / "b").spikes
+
+
+# ------------------------------------------------------------------- run: clusters and SIGTERM
+def _assert_no_partial_outputs(folder: Path) -> None:
+    """No temporary files; every step recorded as done has its outputs, the others no key."""
+    assert not [p for p in folder.rglob("*") if p.name.endswith(".partial")]
+    record = json.loads((folder / "provenance.json").read_text())
+    for name, step in record["steps"].items():
+        if step["status"] in ("ran", "skipped"):
+            for out in step["outputs"]:
+                assert (folder / out["path"]).stat().st_size == out["size"], (name, out)
+        else:
+            assert step.get("key") is None, (name, step)
+
+
+def test_run_on_a_local_cluster(run_movie, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from napari_calcium.io.binary import save_binary
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    movie = tifffile.imread(run_movie)
+    for name in ("a", "b"):  # (a folder of TIFFs would be one recording)
+        save_binary(folder / f"{name}.bin", movie, frame_rate_hz=30.0)
+    out = tmp_path / "out"
+    args = ["run", str(folder), "--out", str(out), "--scheduler", "local", "--workers", "2"]
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "on a local cluster of 2 worker processes" in said
+    assert "a.bin: " in said and "b.bin: " in said and "2 of 2 recordings done" in said
+    a, b = nc.load_results(out / "a"), nc.load_results(out / "b")
+    np.testing.assert_array_equal(a.traces.F, b.traces.F)
+
+
+def test_run_cluster_options_are_checked_before_any_work(run_movie, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "x"
+    assert main(["run", str(run_movie), "--out", str(out), "--workers", "2"]) == 2
+    assert "--scheduler local" in capsys.readouterr().err
+    args = ["run", str(run_movie), "--out", str(out), "--scheduler", "local"]
+    assert main([*args, "--workers", "0"]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "distributed", None)  # not installed
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'napari-calcium[cluster]'" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def slow_run(tmp_path_factory):
+    """A recording and a config (motion + filter) that take a few seconds to run."""
+    from napari_calcium.io.tiff import write_tiff_stack
+
+    folder = tmp_path_factory.mktemp("slow")
+    rec = nc.simulate_recording(n_frames=1500, shape=(128, 128), n_neurons=20, seed=3)
+    movie = write_tiff_stack(folder / "movie.tif", rec.movie, frame_rate_hz=30.0)
+    config = folder / "pipeline.toml"
+    config.write_text("[motion]\nenabled = true\n\n[filter]\nenabled = true\n")
+    return movie, config
+
+
+def _terminate_when_running(cmd, folders, step="motion"):
+    """Start `cmd`, send SIGTERM once `step` runs in one of `folders`; (rc, stdout, stderr)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    running = False
+    while not running and time.monotonic() < deadline and proc.poll() is None:
+        for folder in folders:
+            try:
+                steps = json.loads((folder / "provenance.json").read_text())["steps"]
+            except (OSError, ValueError, KeyError):
+                continue
+            running = running or steps.get(step, {}).get("status") == "running"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stdout, stderr
+
+
+def test_sigterm_stops_a_run_cleanly_and_a_rerun_resumes(slow_run, tmp_path):
+    movie, config = slow_run
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "napari_calcium.cli", "run", str(movie), "--out", str(out)]
+    cmd += ["--config", str(config), "--quiet"]
+    rc, stdout, stderr = _terminate_when_running(cmd, [out])
+    assert rc == 143, (stdout, stderr)
+    assert stderr.strip().splitlines() == ["napari-calcium run: interrupted"]
+    _assert_no_partial_outputs(out)
+    steps = json.loads((out / "provenance.json").read_text())["steps"]
+    assert steps["open"]["status"] == "ran" and steps["motion"]["status"] != "ran"
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 skipped" in proc.stdout and "9 ran" in proc.stdout
+    _assert_no_partial_outputs(out)
+
+
+def test_sigterm_stops_a_cluster_run_cleanly(slow_run, tmp_path):
+    pytest.importorskip("distributed")
+    from napari_calcium.io.binary import save_binary
+
+    movie, config = slow_run
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    frames = tifffile.imread(movie)
+    for name in ("a", "b"):
+        save_binary(folder / f"{name}.bin", frames, frame_rate_hz=30.0)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "napari_calcium.cli", "run", str(folder), "--out", str(out)]
+    cmd += ["--config", str(config), "--scheduler", "local", "--workers", "2"]
+    rc, stdout, stderr = _terminate_when_running(cmd, [out / "a", out / "b"])
+    assert rc == 143, (stdout, stderr)
+    assert stderr.strip().splitlines()[-1] == "napari-calcium run: interrupted"
+    assert "Traceback" not in stderr
+    for name in ("a", "b"):
+        _assert_no_partial_outputs(out / name)
+        steps = json.loads((out / name / "provenance.json").read_text())["steps"]
+        assert steps["motion"]["status"] in ("cancelled", "ran")  # the worker stopped it

@@ -159,6 +159,8 @@ _LAZY: dict[str, str] = {
     "merge_factorized_matrices": ".core.reorganize",
     # headless pipeline (issue 8)
     "run_pipeline": ".pipeline",
+    "run_batch": ".pipeline",
+    "BatchItem": ".pipeline",
     "load_results": ".pipeline",
     "load_config": ".pipeline",
     "default_config": ".pipeline",
@@ -318,12 +320,14 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .io.tiff import load_images, save_images
     from .io.trace_files import load_traces, save_traces
     from .pipeline import (
+        BatchItem,
         PipelineConfig,
         PipelineResults,
         PipelineRun,
         default_config,
         load_config,
         load_results,
+        run_batch,
         run_pipeline,
     )
 

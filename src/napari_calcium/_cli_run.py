@@ -5,55 +5,28 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import NapariCalciumError, RecordingError
+from .errors import ParameterError
+
+if TYPE_CHECKING:
+    from .pipeline.cluster import BatchItem
 
 __all__ = ["add_run", "find_recordings", "run"]
 
 
 def find_recordings(path: Path) -> list[Path]:
-    """The recordings at ``path``: itself when it opens, else the entries of a folder that do.
+    """See :func:`napari_calcium.pipeline.cluster.find_recordings` (imported when needed)."""
+    from .pipeline.cluster import find_recordings as find
 
-    A ``.json`` sidecar beside a ``.bin`` of the same name is the same recording (kept once).
-
-    Raises
-    ------
-    RecordingError
-        ``path`` does not exist, or is neither a recording nor a folder holding one.
-    """
-    from .io.open import open_recording
-
-    if not path.exists():
-        raise RecordingError(path, "does not exist")
-    try:
-        open_recording(path)
-        return [path]
-    except RecordingError:
-        if not path.is_dir():
-            raise
-    found = []
-    for entry in sorted(path.iterdir()):
-        if entry.name.startswith(".") or (
-            entry.suffix.lower() == ".json" and entry.with_suffix(".bin").exists()
-        ):
-            continue
-        try:
-            open_recording(entry)
-        except (RecordingError, OSError):
-            continue
-        found.append(entry)
-    if not found:
-        raise RecordingError(
-            path, "is not a recording and holds none napari-calcium can open (see `info`)"
-        )
-    return found
+    return find(path)
 
 
-def _summary_line(name: str, result) -> str:
-    s = result.summary
-    counts = {}
-    for step in result.steps:
-        counts[step.status] = counts.get(step.status, 0) + 1
+def _summary_line(item: BatchItem) -> str:
+    s = item.summary
+    counts: dict[str, int] = {}
+    for status in item.steps.values():
+        counts[status] = counts.get(status, 0) + 1
     steps = ", ".join(f"{n} {status}" for status, n in counts.items())
     rate = s.get("mean_event_rate_hz")
     events = (
@@ -61,41 +34,62 @@ def _summary_line(name: str, result) -> str:
         else ""
     )  # fmt: skip
     return (
-        f"{name}: {s['n_rois']} ROIs, {s['n_frames']} frames at {s['frame_rate_hz']:g} Hz "
-        f"({s['duration_s']:.1f} s){events}; steps: {steps}; {s['seconds']:.1f} s "
-        f"-> {result.out_dir}"
+        f"{item.input.name}: {s['n_rois']} ROIs, {s['n_frames']} frames at "
+        f"{s['frame_rate_hz']:g} Hz ({s['duration_s']:.1f} s){events}; steps: {steps}; "
+        f"{s['seconds']:.1f} s -> {item.out_dir}"
     )
 
 
-def run(args: argparse.Namespace, progress_factory) -> int:
-    """Run the pipeline on every recording of ``args.input``; a failure does not stop the rest."""
-    from .pipeline import load_config, run_pipeline
+def _report(item: BatchItem) -> None:
+    """One line per finished recording: its summary on stdout, or its error on stderr."""
+    if item.ok:
+        print(_summary_line(item), flush=True)
+    else:
+        print(f"napari-calcium run: error: {item.input}: {item.error}", file=sys.stderr, flush=True)
 
+
+def run(args: argparse.Namespace, progress_factory) -> int:
+    """Run the pipeline on every recording of ``args.input``; a failure does not stop the rest.
+
+    Returns 0 when every recording is done, 1 when any failed. Mistakes found before any work
+    (a bad config or option, a missing input, no ``distributed`` for ``--scheduler``) raise
+    :class:`~napari_calcium.errors.NapariCalciumError` (status 2 in the command).
+    """
+    from .pipeline import load_config
+    from .pipeline.cluster import output_folders, run_batch
+
+    if args.workers is not None and args.scheduler != "local":
+        raise ParameterError("--workers sets the size of --scheduler local; it needs that option")
+    workers = 2 if args.workers is None else args.workers
+    if workers < 1:
+        raise ParameterError(f"--workers must be >= 1, got {workers}")
     config = load_config(args.config)  # a bad config stops everything, before any work
     inputs = find_recordings(Path(args.input))
     out = Path(args.out) if args.out else Path(f"{Path(args.input).name}-results")
-    failed = []
-    for rec_path in inputs:
-        target = out if len(inputs) == 1 else out / rec_path.stem
-        try:
-            result = run_pipeline(
-                rec_path,
-                target,
-                config,
-                progress=progress_factory(args.quiet),
-                overwrite=args.overwrite,
-            )
-        except NapariCalciumError as exc:
-            if len(inputs) == 1:
-                raise
-            failed.append(rec_path)
-            print(f"napari-calcium run: error: {rec_path}: {exc}", file=sys.stderr)
-            continue
-        print(_summary_line(rec_path.name, result))
-    if len(inputs) > 1:
-        done = len(inputs) - len(failed)
+    output_folders(inputs, out)  # two recordings for one folder: say so before any work
+    local = args.scheduler is None
+    if not local:
         print(
-            f"{done} of {len(inputs)} recordings done"
+            f"Running {len(inputs)} recording{'s' if len(inputs) != 1 else ''} on "
+            + ("a local cluster of " + str(workers) + " worker processes"
+               if args.scheduler == "local" else f"the dask scheduler at {args.scheduler}"),
+            flush=True,
+        )  # fmt: skip
+    items = run_batch(
+        inputs,
+        out,
+        config,
+        scheduler=args.scheduler,
+        workers=workers,
+        overwrite=args.overwrite,
+        progress=progress_factory(args.quiet) if local else None,
+        on_done=_report,
+    )
+    failed = [item for item in items if not item.ok]
+    if len(items) > 1:
+        done = len(items) - len(failed)
+        print(
+            f"{done} of {len(items)} recordings done"
             + (f"; failed: {len(failed)}" if failed else "")
         )
     if failed:
@@ -124,6 +118,19 @@ def add_run(sub, handler) -> None:
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="recompute everything into an existing folder"
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="local|ADDRESS",
+        help="run the recordings in parallel on a dask.distributed cluster: 'local' starts one "
+        "on this machine, an address (tcp://host:8786) uses a running one (needs "
+        "napari-calcium[cluster]); default: one after another in this process",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes of --scheduler local (default 2)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=handler)

@@ -8,20 +8,24 @@ Subcommands
     What a recording holds (shape, timing, µm/px, ...), from its headers: no pixels are read.
 ``napari-calcium convert INPUT OUTPUT [--format bin|tif]``
     Repackage a recording into binary (``.bin`` + ``.json``) or TIFF stacks.
-``napari-calcium run INPUT [--config FILE] [--out DIR]``
-    The analysis pipeline (:mod:`napari_calcium.pipeline`) on a recording or a folder of them.
+``napari-calcium run INPUT [--config FILE] [--out DIR] [--scheduler local|ADDRESS]``
+    The analysis pipeline (:mod:`napari_calcium.pipeline`) on a recording or a folder of them,
+    here or on a dask.distributed cluster.
 
 Each subcommand is one ``_<name>(args) -> int`` function and one ``_add_<name>(sub)`` parser
 builder; user mistakes raise :class:`~napari_calcium.errors.NapariCalciumError` and :func:`main`
 turns them into one ``napari-calcium <command>: error: ...`` line and exit status 2 (1 for an
-OSError such as a full disk, 130 for Ctrl-C).
+OSError such as a full disk, 130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -313,21 +317,53 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it takes the same path as Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM while cleaning up: stop at once
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (e.g. main() in a test)
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``napari-calcium`` command; returns the exit status."""
+    """Entry point of the ``napari-calcium`` command; returns the exit status.
+
+    0: done; 1: the system refused (an OSError) or, for ``run``, a recording failed; 2: a
+    user's mistake (one ``error:`` line, no traceback); 130 for Ctrl-C and 143 for SIGTERM,
+    which stop the work the same way (finished outputs stay valid, no partial files).
+    """
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with _sigterm_as_interrupt():
+            return args.func(args)
     except NapariCalciumError as exc:  # a user's mistake or bad input: message, no traceback
         print(f"napari-calcium {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the system refused (permissions, disk full): say so, no traceback
         print(f"napari-calcium {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"napari-calcium {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + exc.signum if isinstance(exc, Terminated) else 130
 
 
 if __name__ == "__main__":  # pragma: no cover

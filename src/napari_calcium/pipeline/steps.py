@@ -265,7 +265,8 @@ def run_pipeline(
         try:
             outputs = func(ctx, source)
         except BaseException as exc:
-            status = "cancelled" if isinstance(exc, OperationCancelled) else "failed"
+            stopped = isinstance(exc, (OperationCancelled, KeyboardInterrupt))  # Ctrl-C, SIGTERM
+            status = "cancelled" if stopped else "failed"
             record["steps"][name] = {"status": status, "key": None, "started": started,
                                      "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
             write_provenance(out, record)
