@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 import napari_calcium as nc
-from conftest import FOUR_PLANE, SHARED_DATA
+from conftest import FOUR_PLANE, shared_data
 from napari_calcium._cli_info import INFO_KEYS
 from napari_calcium.cli import main
 from napari_calcium.io.groundtruth import load_ground_truth
@@ -96,9 +96,7 @@ def test_info_on_the_demo_movie(demo_movie, capsys):
 
 
 def test_info_on_a_real_bruker_folder(capsys):
-    folder = SHARED_DATA.joinpath(*FOUR_PLANE)
-    if not folder.exists():
-        pytest.skip(f"real test data not found at {folder}")
+    folder = shared_data(*FOUR_PLANE)  # missing data fails, never skips
     assert main(["info", str(folder), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["format"] == "bruker" and info["software_version"] == "5.5.64.600"
