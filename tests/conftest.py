@@ -35,3 +35,50 @@ FOUR_PLANE = (
     "reg1_x300_y009n_z1425t1530_p110t131_APr_VSleft-007",
 )
 ONE_PLANE = ("bruker_calscipy_1plane_tseries", "EM0121_PRE-001")
+
+
+# ------------------------------------------------------------------ helpers of the widget tests
+def dock_widget(viewer, name: str):
+    """Open a napari-calcium widget from the Plugins menu, as a user would; return it."""
+    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", name)
+    return widget
+
+
+def run_job(widget, qtbot, timeout: int = 120_000) -> None:
+    """Start a widget's background job and wait until it reports done."""
+    job = widget.start()
+    assert job is not None, widget.status.value
+    # wait on a flag set by a connection made before the worker started: a fast job may finish
+    # before a signal spy could be connected
+    qtbot.waitUntil(lambda: job.done, timeout=timeout)
+    assert ": done" in widget.status.value, widget.status.value
+
+
+def simulate_traces(*, n_frames: int, seed: int, frame_rate_hz: float = 30.0):
+    """A 96 × 96 synthetic recording with 10 cells, its true ROIs, their traces and dF/F."""
+    import napari_calcium as nc
+
+    rec = nc.simulate_recording(
+        n_frames=n_frames, shape=(96, 96), n_neurons=10, frame_rate_hz=frame_rate_hz,
+        pixel_size_um=2.0, seed=seed,
+    )  # fmt: skip
+    rois = nc.RoiSet.from_label_image(rec.truth.labels)
+    traces = nc.extract_traces(rec.movie, rois, frame_rate_hz=frame_rate_hz)
+    dff = nc.compute_dff(traces.corrected, frame_rate_hz=frame_rate_hz)
+    return rec, rois, traces, dff
+
+
+def add_movie(viewer, rec):
+    """The recording's movie as the "movie" layer, scaled like the reader does."""
+    from napari_calcium._napari._layers import movie_layer_kwargs
+
+    return viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
+
+
+def add_rois(viewer, roi_set, /, name: str = "rois", **stored):
+    """A ROI Labels layer over the "movie" layer, with ``stored`` in its napari-calcium store."""
+    from napari_calcium._napari._rois import rois_labels_kwargs
+
+    data, kwargs = rois_labels_kwargs(roi_set, name=name, reference=viewer.layers["movie"])
+    kwargs["metadata"]["napari_calcium"].update(stored)
+    return viewer.add_labels(data, **kwargs)

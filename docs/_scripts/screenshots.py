@@ -142,21 +142,27 @@ def _wait(job) -> None:
         time.sleep(0.05)
 
 
-def traces() -> None:
-    """Extract traces + dF/F through the widgets, then the trace plot dock on one ROI."""
+def _detected_scene(size: tuple[int, int]):
+    """Viewer, recording, movie layer, detected ROIs and their Labels layer (traces, spikes)."""
     import napari_calcium as nc
     from napari_calcium._napari._layers import movie_layer_kwargs
     from napari_calcium._napari._rois import rois_labels_kwargs
 
     rec = nc.simulate_recording(n_frames=1800, shape=(192, 192), n_neurons=40, seed=4)
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1500, 900)
+    viewer.window.resize(*size)
     movie = viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
     movie.contrast_limits = tuple(float(v) for v in np.percentile(rec.movie[600], (1, 99.8)))
     rois = nc.detect_rois(rec.movie, frame_rate_hz=30, pixel_size_um=1.0)
     data, kwargs = rois_labels_kwargs(rois, name="movie ROIs", reference=movie)
     labels = viewer.add_labels(data, **kwargs)
     labels.contour = 1
+    return viewer, rec, movie, rois, labels
+
+
+def traces() -> None:
+    """Extract traces + dF/F through the widgets, then the trace plot dock on one ROI."""
+    viewer, _, movie, _, labels = _detected_scene((1500, 900))
     _, extract = viewer.window.add_plugin_dock_widget("napari-calcium", "Extract traces")
     extract.movie_box.value, extract.rois_box.value = movie, labels
     _wait(extract.start())
@@ -179,18 +185,8 @@ def spikes() -> None:
     """Deconvolve (GCaMP6f preset) through the widget, the trace plot with fit and activity,
     and the spike raster, on the same synthetic recording as ``traces``."""
     import napari_calcium as nc
-    from napari_calcium._napari._layers import movie_layer_kwargs
-    from napari_calcium._napari._rois import rois_labels_kwargs
 
-    rec = nc.simulate_recording(n_frames=1800, shape=(192, 192), n_neurons=40, seed=4)
-    viewer = napari.Viewer(show=True)
-    viewer.window.resize(1700, 1150)
-    movie = viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
-    movie.contrast_limits = tuple(float(v) for v in np.percentile(rec.movie[600], (1, 99.8)))
-    rois = nc.detect_rois(rec.movie, frame_rate_hz=30, pixel_size_um=1.0)
-    data, kwargs = rois_labels_kwargs(rois, name="movie ROIs", reference=movie)
-    labels = viewer.add_labels(data, **kwargs)
-    labels.contour = 1
+    viewer, rec, _, rois, labels = _detected_scene((1700, 1150))
     traces = nc.extract_traces(rec.movie, rois, frame_rate_hz=30.0)
     meta = dict(labels.metadata["napari_calcium"])
     meta.update(traces=traces, dff=nc.compute_dff(traces.corrected, frame_rate_hz=30.0))

@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QPointF, Qt
 
-import napari_calcium as nc
-from napari_calcium._napari._layers import movie_layer_kwargs
-from napari_calcium._napari._rois import rois_labels_kwargs
+from conftest import add_movie, add_rois, simulate_traces
 from napari_calcium._napari.widgets.raster import SpikeRasterWidget
 from napari_calcium.core.deconvolution.api import deconvolve
 
@@ -19,12 +17,7 @@ FS = 30.0
 
 @pytest.fixture(scope="module")
 def data():
-    rec = nc.simulate_recording(
-        n_frames=300, shape=(96, 96), n_neurons=10, frame_rate_hz=FS, pixel_size_um=2.0, seed=5
-    )
-    rois = nc.RoiSet.from_label_image(rec.truth.labels)
-    traces = nc.extract_traces(rec.movie, rois, frame_rate_hz=FS)
-    dff = nc.compute_dff(traces.corrected, frame_rate_hz=FS)
+    rec, rois, traces, dff = simulate_traces(n_frames=300, seed=5, frame_rate_hz=FS)
     spikes = deconvolve(dff.dff, frame_rate_hz=FS, ids=traces.ids)
     return rec, rois, traces, dff, spikes
 
@@ -33,10 +26,8 @@ def data():
 def viewer(make_napari_viewer, data):
     rec, rois, traces, dff, _ = data
     viewer = make_napari_viewer()
-    viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
-    labels, kwargs = rois_labels_kwargs(rois, name="rois", reference=viewer.layers["movie"])
-    kwargs["metadata"]["napari_calcium"].update(traces=traces, dff=dff)
-    viewer.add_labels(labels, **kwargs)
+    add_movie(viewer, rec)
+    add_rois(viewer, rois, traces=traces, dff=dff)
     return viewer
 
 

@@ -9,9 +9,7 @@ import pyqtgraph as pg
 import pytest
 from qtpy.QtCore import QPointF, Qt
 
-import napari_calcium as nc
-from napari_calcium._napari._layers import movie_layer_kwargs
-from napari_calcium._napari._rois import rois_labels_kwargs
+from conftest import add_movie, add_rois, simulate_traces
 from napari_calcium._napari.widgets.trace_plot import TracePlotWidget, parse_ids
 
 pytestmark = pytest.mark.gui
@@ -21,33 +19,21 @@ FS = 30.0
 
 @pytest.fixture(scope="module")
 def data():
-    rec = nc.simulate_recording(
-        n_frames=300, shape=(96, 96), n_neurons=10, frame_rate_hz=FS, pixel_size_um=2.0, seed=5
-    )
-    rois = nc.RoiSet.from_label_image(rec.truth.labels)
-    traces = nc.extract_traces(rec.movie, rois, frame_rate_hz=FS)
-    dff = nc.compute_dff(traces.corrected, frame_rate_hz=FS)
-    return rec, rois, traces, dff
-
-
-def _add_rois(viewer, rois, name="rois", **meta):
-    data, kwargs = rois_labels_kwargs(rois, name=name, reference=viewer.layers["movie"])
-    kwargs["metadata"]["napari_calcium"].update(meta)
-    return viewer.add_labels(data, **kwargs)
+    return simulate_traces(n_frames=300, seed=5, frame_rate_hz=FS)
 
 
 @pytest.fixture
 def viewer(make_napari_viewer, data):
     rec = data[0]
     viewer = make_napari_viewer()
-    viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
+    add_movie(viewer, rec)
     return viewer
 
 
 @pytest.fixture
 def widget(viewer, data, qtbot):
     _, rois, traces, dff = data
-    _add_rois(viewer, rois, traces=traces, dff=dff)
+    add_rois(viewer, rois, traces=traces, dff=dff)
     widget = TracePlotWidget(viewer)
     qtbot.addWidget(widget)
     return widget
@@ -149,8 +135,8 @@ def test_overlay_and_stacked_views_keep_stored_data(widget, data):
 
 def test_missing_dff_and_missing_traces(viewer, data, qtbot):
     _, rois, traces, _ = data
-    _add_rois(viewer, rois, name="no traces")
-    _add_rois(viewer, rois, name="no dff", traces=traces)
+    add_rois(viewer, rois, name="no traces")
+    add_rois(viewer, rois, name="no dff", traces=traces)
     widget = TracePlotWidget(viewer)
     qtbot.addWidget(widget)
     assert widget.layer.name == "no dff"  # layers with traces come first
@@ -175,7 +161,7 @@ def _spikes(traces, dff):
 def test_stored_spikes_draw_fit_over_their_input_and_activity_below(viewer, data, qtbot):
     _, rois, traces, dff = data
     spikes = _spikes(traces, dff)
-    layer = _add_rois(viewer, rois, traces=traces, dff=dff, spikes=spikes, spikes_source="dff")
+    layer = add_rois(viewer, rois, traces=traces, dff=dff, spikes=spikes, spikes_source="dff")
     widget = TracePlotWidget(viewer)
     qtbot.addWidget(widget)
     roi = int(rois.ids[2])
@@ -217,7 +203,7 @@ def test_spikes_preview_is_dashed_and_stale_spikes_are_not_drawn(viewer, data, q
     }  # fmt: skip
     short = _spikes(traces, dff)
     short = dataclasses.replace(short, c=short.c[:, :10])  # from other traces
-    layer = _add_rois(viewer, rois, traces=traces, dff=dff, spikes=short, spikes_preview=preview)
+    layer = add_rois(viewer, rois, traces=traces, dff=dff, spikes=short, spikes_preview=preview)
     widget = TracePlotWidget(viewer)
     qtbot.addWidget(widget)
     layer.selected_label = roi
@@ -235,7 +221,7 @@ def test_spikes_preview_is_dashed_and_stale_spikes_are_not_drawn(viewer, data, q
 
 def test_deconvolve_widget_preview_and_result_reach_the_plot(viewer, data, qtbot):
     _, rois, traces, dff = data
-    layer = _add_rois(viewer, rois, traces=traces, dff=dff)
+    layer = add_rois(viewer, rois, traces=traces, dff=dff)
     _, plot = viewer.window.add_plugin_dock_widget("napari-calcium", "Trace plot")
     _, deconv = viewer.window.add_plugin_dock_widget("napari-calcium", "Deconvolve")
     plot.set_layer(layer)

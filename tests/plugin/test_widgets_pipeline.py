@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import napari_calcium as nc
+from conftest import dock_widget
 from napari_calcium._napari.widgets import pipeline as pw
 from napari_calcium._napari.widgets.trace_plot import TracePlotWidget
 from napari_calcium.io.tiff import write_tiff_stack
@@ -37,11 +38,6 @@ def direct(movie_path, tmp_path_factory):
     return nc.load_results(out)
 
 
-def _dock(viewer, name):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", name)
-    return widget
-
-
 def _wait(widget, job, qtbot, expect=": "):
     assert job is not None, widget.status.value
     qtbot.waitUntil(lambda: job.done, timeout=60_000)
@@ -67,7 +63,7 @@ def test_run_pipeline_on_a_movie_layer_equals_run_pipeline(
 ):
     viewer = make_napari_viewer()
     (movie_layer,) = viewer.open(str(movie_path), plugin="napari-calcium")
-    widget = _dock(viewer, "Run pipeline")
+    widget = dock_widget(viewer, "Run pipeline")
     assert widget.input_box.value is movie_layer  # a layer read from a file is the default
     assert widget.input() == movie_path
     assert widget.config_text == pw.default_config_text()
@@ -186,7 +182,7 @@ def test_cancel_leaves_no_partial_files_and_a_rerun_completes(
 
 def test_open_results_adds_layers_the_trace_plot_shows(make_napari_viewer, qtbot, direct, tmp_path):
     viewer = make_napari_viewer()
-    widget = _dock(viewer, "Open results")
+    widget = dock_widget(viewer, "Open results")
 
     # not a results folder: the error, no layers
     widget.folder.value = tmp_path

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import napari_calcium as nc
+from conftest import dock_widget, run_job
 
 pytestmark = pytest.mark.gui
 
@@ -19,24 +20,14 @@ def viewer_with_movie(make_napari_viewer):
 
 
 def _run(widget, qtbot, timeout=60_000):
-    job = widget.start()
-    assert job is not None, widget.status.value
-    # wait on a flag set by a connection made before the worker started: a fast job may finish
-    # before a signal spy could be connected
-    qtbot.waitUntil(lambda: job.done, timeout=timeout)
-    assert ": done" in widget.status.value, widget.status.value
+    run_job(widget, qtbot, timeout)
     return widget.last_layers
-
-
-def _dock(viewer, name):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", name)
-    return widget
 
 
 def test_filter_widget_keeps_scale_and_records_parameters(viewer_with_movie, qtbot):
     viewer = viewer_with_movie
     movie = viewer.layers["synthetic movie"]
-    widget = _dock(viewer, "Filter movie")
+    widget = dock_widget(viewer, "Filter movie")
     assert widget.layer is movie
     widget.kind.value = "median"
     widget.size.value = 3
@@ -57,7 +48,7 @@ def test_filter_widget_lazy_in_lazy_out(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     rec = nc.simulate_recording(n_frames=120, shape=(64, 64), n_neurons=5, seed=1, lazy=True)
     viewer.add_image(rec.movie, name="lazy", metadata={"napari_calcium": rec.metadata})
-    widget = _dock(viewer, "Filter movie")
+    widget = dock_widget(viewer, "Filter movie")
     widget.kind.value = "gaussian"
     widget.sigma.value = 1.0
     (out,) = _run(widget, qtbot)
@@ -67,7 +58,7 @@ def test_filter_widget_lazy_in_lazy_out(make_napari_viewer, qtbot):
 def test_summary_images_widget(viewer_with_movie, qtbot):
     viewer = viewer_with_movie
     movie = viewer.layers["synthetic movie"]
-    widget = _dock(viewer, "Summary images")
+    widget = dock_widget(viewer, "Summary images")
     for kind in ("mean", "correlation", "peak-to-noise"):
         widget.kind.value = kind
         (out,) = _run(widget, qtbot)
@@ -82,7 +73,7 @@ def test_motion_correction_widget(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     rec = nc.simulate_recording(n_frames=200, shape=(96, 96), n_neurons=15, seed=4, motion_px=3)
     viewer.add_image(rec.movie, name="moving", metadata={"napari_calcium": rec.metadata})
-    widget = _dock(viewer, "Motion correction")
+    widget = dock_widget(viewer, "Motion correction")
     widget.max_shift.value = 8
     (out,) = _run(widget, qtbot)
     shifts = out.metadata["napari_calcium"]["shifts_px"]
@@ -94,7 +85,7 @@ def test_motion_correction_widget(make_napari_viewer, qtbot):
 def test_reshape_widget_crop_and_bin(viewer_with_movie, qtbot):
     viewer = viewer_with_movie
     movie = viewer.layers["synthetic movie"]
-    widget = _dock(viewer, "Crop, bin, detrend")
+    widget = dock_widget(viewer, "Crop, bin, detrend")
     widget.operation.value = "crop"
     widget.t0.value, widget.t1.value = 30, 90
     widget.y0.value, widget.y1.value = 10, 74

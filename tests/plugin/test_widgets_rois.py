@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 
 import napari_calcium as nc
+from conftest import dock_widget
 from napari_calcium._napari._layers import movie_layer_kwargs
 from napari_calcium._napari._rois import rois_from_labels_layer, rois_labels_kwargs
 
 pytestmark = pytest.mark.gui
-
-
-def _dock(viewer, name):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", name)
-    return widget
 
 
 def _wait(widget, qtbot, timeout=120_000):
@@ -46,7 +42,7 @@ def test_shapes_to_rois_maps_world_coordinates_to_pixels(viewer, qtbot):
     rect = np.array([[20.0, 40.0], [20.0, 60.0], [40.0, 60.0], [40.0, 40.0]])
     ellipse = np.array([[100.0, 100.0], [100.0, 130.0], [120.0, 130.0], [120.0, 100.0]])
     viewer.add_shapes([rect, ellipse], shape_type=["rectangle", "ellipse"], name="drawn")
-    widget = _dock(viewer, "Shapes → ROIs")
+    widget = dock_widget(viewer, "Shapes → ROIs")
     widget.shapes_box.value = viewer.layers["drawn"]
     widget.image_box.value = movie
     widget.start()
@@ -93,7 +89,7 @@ def test_painting_and_erasing_are_read_back(viewer):
 
 
 def test_detect_rois_widget_finds_the_cells(viewer, qtbot, recording):
-    widget = _dock(viewer, "Detect ROIs")
+    widget = dock_widget(viewer, "Detect ROIs")
     widget.layer_box.value = viewer.layers["movie"]
     (labels,) = _wait(widget, qtbot)
     assert ": done" in widget.status.value, widget.status.value
@@ -115,7 +111,7 @@ def test_neuropil_widget_previews_masks_outside_cells(viewer, qtbot, recording):
     truth = nc.RoiSet.from_label_image(recording.truth.labels)
     data, kwargs = rois_labels_kwargs(truth, name="truth", reference=viewer.layers["movie"])
     viewer.add_labels(data, **kwargs)
-    widget = _dock(viewer, "Neuropil masks")
+    widget = dock_widget(viewer, "Neuropil masks")
     widget.rois_box.value = viewer.layers["truth"]
     widget.min_pixels.value = 200
     (preview,) = _wait(widget, qtbot)
@@ -136,7 +132,7 @@ def test_match_sessions_widget_pairs_shifted_rois(viewer, qtbot, recording):
     viewer.add_labels(lab_b, name="B")
     viewer.add_image(mean_a, name="mean A")
     viewer.add_image(mean_b, name="mean B")
-    widget = _dock(viewer, "Match sessions")
+    widget = dock_widget(viewer, "Match sessions")
     widget.rois_a.value = viewer.layers["A"]
     widget.rois_b.value = viewer.layers["B"]
     widget.image_a.value = viewer.layers["mean A"]
@@ -157,7 +153,7 @@ def test_import_suite2p_rois_then_save_and_reload(make_napari_viewer, tmp_path):
     plane = shared_data("suite2p_output_calscipy", "plane0")
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((512, 512), np.float32), name="mean", scale=(1.5, 1.5))
-    widget = _dock(viewer, "Import ROIs")
+    widget = dock_widget(viewer, "Import ROIs")
     widget.image_box.value = viewer.layers["mean"]
     widget.path.value = plane
     widget.start()  # pickled stat.npy: refused until trusted
@@ -168,7 +164,7 @@ def test_import_suite2p_rois_then_save_and_reload(make_napari_viewer, tmp_path):
     assert len(labels.features) == 107 and labels.features["is_cell"].sum() == 30
     np.testing.assert_allclose(labels.scale, (1.5, 1.5))
 
-    saver = _dock(viewer, "Save ROIs")
+    saver = dock_widget(viewer, "Save ROIs")
     saver.labels_box.value = labels
     saver.path.value = tmp_path / "rois.npz"
     saver.start()

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-import napari_calcium as nc
-from napari_calcium._napari._layers import movie_layer_kwargs
-from napari_calcium._napari._rois import rois_labels_kwargs
+from conftest import add_movie, add_rois, dock_widget, run_job, simulate_traces
 from napari_calcium._napari.widgets import spikes as spikes_widgets
 from napari_calcium.core.deconvolution import api
 from napari_calcium.core.deconvolution.api import deconvolve
@@ -23,36 +21,16 @@ FS = 30.0
 
 @pytest.fixture(scope="module")
 def data():
-    rec = nc.simulate_recording(
-        n_frames=600, shape=(96, 96), n_neurons=10, frame_rate_hz=FS, pixel_size_um=2.0, seed=2
-    )
-    rois = nc.RoiSet.from_label_image(rec.truth.labels)
-    traces = nc.extract_traces(rec.movie, rois, frame_rate_hz=FS)
-    dff = nc.compute_dff(traces.corrected, frame_rate_hz=FS)
-    return rec, rois, traces, dff
+    return simulate_traces(n_frames=600, seed=2, frame_rate_hz=FS)
 
 
 @pytest.fixture
 def viewer(make_napari_viewer, data):
     rec, rois, traces, dff = data
     viewer = make_napari_viewer()
-    viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
-    labels_data, kwargs = rois_labels_kwargs(rois, name="rois", reference=viewer.layers["movie"])
-    kwargs["metadata"]["napari_calcium"].update(rois=rois, traces=traces, dff=dff)
-    viewer.add_labels(labels_data, **kwargs)
+    add_movie(viewer, rec)
+    add_rois(viewer, rois, rois=rois, traces=traces, dff=dff)
     return viewer
-
-
-def _dock(viewer, name):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", name)
-    return widget
-
-
-def _run(widget, qtbot):
-    job = widget.start()
-    assert job is not None, widget.status.value
-    qtbot.waitUntil(lambda: job.done, timeout=120_000)
-    assert ": done" in widget.status.value, widget.status.value
 
 
 def _assert_same_result(a, b):
@@ -72,11 +50,11 @@ def test_deconvolve_all_rois_equals_the_core_function(viewer, qtbot, data, monke
     rec, _, traces, dff = data
     monkeypatch.setattr(spikes_widgets, "_CHUNK_ROIS", 3)  # 10 ROIs: 4 chunks, joined
     labels = viewer.layers["rois"]
-    widget = _dock(viewer, "Deconvolve")
+    widget = dock_widget(viewer, "Deconvolve")
     widget.rois_box.value = labels
     assert not widget.lam_noise.value and widget.lam.value == 0.0
     assert widget.tau_decay.value == 0.0 and not widget.sparse.value
-    _run(widget, qtbot)
+    run_job(widget, qtbot)
     meta = labels.metadata["napari_calcium"]
     stored = meta["spikes"]
     assert meta["spikes_source"] == "dff"  # dF/F is stored: it is the input
@@ -113,7 +91,7 @@ def test_deconvolve_all_rois_equals_the_core_function(viewer, qtbot, data, monke
     widget.indicator.value = spikes_widgets.INDICATOR_CHOICES[0]
     widget.lam_noise.value = False
     widget.sparse.value = False
-    _run(widget, qtbot)
+    run_job(widget, qtbot)
     meta = labels.metadata["napari_calcium"]
     assert meta["spikes_source"] == "corrected"
     expected = deconvolve(
@@ -126,7 +104,7 @@ def test_deconvolve_all_rois_equals_the_core_function(viewer, qtbot, data, monke
 def test_preview_follows_settings_and_the_selected_label(viewer, data):
     _, _, traces, dff = data
     labels = viewer.layers["rois"]
-    widget = _dock(viewer, "Deconvolve")
+    widget = dock_widget(viewer, "Deconvolve")
     widget.rois_box.value = labels
     roi, i = int(traces.ids[4]), 4
     labels.selected_label = roi
@@ -181,7 +159,7 @@ def test_cancel_leaves_no_spikes(viewer, qtbot, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(api, "deconvolve", slow)
-    widget = _dock(viewer, "Deconvolve")
+    widget = dock_widget(viewer, "Deconvolve")
     widget.rois_box.value = labels
     job = widget.start()
     assert job is not None
@@ -195,7 +173,7 @@ def test_cancel_leaves_no_spikes(viewer, qtbot, monkeypatch):
 
 def test_deconvolve_needs_traces(viewer):
     viewer.add_labels(np.zeros((96, 96), np.int32), name="empty")
-    widget = _dock(viewer, "Deconvolve")
+    widget = dock_widget(viewer, "Deconvolve")
     widget.rois_box.value = viewer.layers["empty"]
     assert widget.start() is None
     assert "Extract traces" in widget.status.value
@@ -205,9 +183,9 @@ def test_deconvolve_needs_traces(viewer):
 def test_events_stored_with_features_and_points(viewer, qtbot, data):
     _, rois, traces, dff = data
     labels = viewer.layers["rois"]
-    widget = _dock(viewer, "Events")
+    widget = dock_widget(viewer, "Events")
     widget.rois_box.value = labels
-    _run(widget, qtbot)
+    run_job(widget, qtbot)
     meta = labels.metadata["napari_calcium"]
     expected = identify_events(dff.dff, frame_rate_hz=FS, smooth_s=0.1, threshold_sd=0.5,
                                timeout_s=0.5)  # fmt: skip
@@ -241,7 +219,7 @@ def test_events_stored_with_features_and_points(viewer, qtbot, data):
     widget.source.value = "corrected"
     widget.points.value = False
     n_layers = len(viewer.layers)
-    _run(widget, qtbot)
+    run_job(widget, qtbot)
     assert len(viewer.layers) == n_layers
     expected = identify_events(traces.corrected, frame_rate_hz=FS, smooth_s=0.1, timeout_s=0.5)
     got = labels.metadata["napari_calcium"]["events"]
@@ -250,20 +228,20 @@ def test_events_stored_with_features_and_points(viewer, qtbot, data):
 
 def test_new_dff_makes_spikes_from_dff_stale_but_not_from_corrected(viewer, qtbot):
     labels = viewer.layers["rois"]
-    decon = _dock(viewer, "Deconvolve")
+    decon = dock_widget(viewer, "Deconvolve")
     decon.rois_box.value = labels
     decon.tau_decay.value = 0.5
-    _run(decon, qtbot)
+    run_job(decon, qtbot)
     meta = labels.metadata["napari_calcium"]
     assert meta["spikes_source"] == "dff" and meta["spikes"] is not None
-    dff_widget = _dock(viewer, "dF/F")
+    dff_widget = dock_widget(viewer, "dF/F")
     dff_widget.rois_box.value = labels
-    _run(dff_widget, qtbot)  # a new dF/F: spikes computed from the old one are dropped
+    run_job(dff_widget, qtbot)  # a new dF/F: spikes computed from the old one are dropped
     meta = labels.metadata["napari_calcium"]
     assert meta.get("spikes") is None and meta.get("spikes_source") is None
 
     decon.source.value = "corrected"
-    _run(decon, qtbot)
-    _run(dff_widget, qtbot)  # spikes from the corrected traces stay valid
+    run_job(decon, qtbot)
+    run_job(dff_widget, qtbot)  # spikes from the corrected traces stay valid
     meta = labels.metadata["napari_calcium"]
     assert meta["spikes_source"] == "corrected" and meta["spikes"] is not None

@@ -7,6 +7,7 @@ import pytest
 from qtpy.QtCore import Qt
 
 import napari_calcium as nc
+from conftest import dock_widget, run_job
 from napari_calcium._napari._layers import movie_layer_kwargs
 from napari_calcium._napari._rois import rois_labels_kwargs
 
@@ -28,24 +29,12 @@ def viewer(make_napari_viewer, recording):
     return viewer
 
 
-def _dock(viewer, name):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", name)
-    return widget
-
-
-def _run(widget, qtbot):
-    job = widget.start()
-    assert job is not None, widget.status.value
-    qtbot.waitUntil(lambda: job.done, timeout=120_000)
-    assert ": done" in widget.status.value, widget.status.value
-
-
 def test_extract_then_dff_store_results_with_the_roi_layer(viewer, qtbot, recording):
     labels = viewer.layers["rois"]
-    extract = _dock(viewer, "Extract traces")
+    extract = dock_widget(viewer, "Extract traces")
     extract.movie_box.value = viewer.layers["movie"]
     extract.rois_box.value = labels
-    _run(extract, qtbot)
+    run_job(extract, qtbot)
     meta = labels.metadata["napari_calcium"]
     traces = meta["traces"]
     rate = recording.truth.frame_rate_hz
@@ -57,7 +46,7 @@ def test_extract_then_dff_store_results_with_the_roi_layer(viewer, qtbot, record
     np.testing.assert_allclose(labels.features["mean_F"], traces.F.mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(labels.features["neuropil_coefficient"], 0.7, rtol=1e-6)
 
-    dff = _dock(viewer, "dF/F")
+    dff = dock_widget(viewer, "dF/F")
     dff.rois_box.value = labels
     labels.selected_label = int(traces.ids[3])
     assert dff.preview.value.startswith(f"ROI {int(traces.ids[3])}:"), dff.preview.value
@@ -65,7 +54,7 @@ def test_extract_then_dff_store_results_with_the_roi_layer(viewer, qtbot, record
     dff.method.value = "maximin"  # the preview follows the settings
     assert dff.preview.value != before
     dff.method.value = "robust"
-    _run(dff, qtbot)
+    run_job(dff, qtbot)
     stored = labels.metadata["napari_calcium"]["dff"]
     np.testing.assert_array_equal(
         stored.dff, nc.compute_dff(traces.corrected, frame_rate_hz=rate).dff
@@ -79,7 +68,7 @@ def test_extract_then_dff_store_results_with_the_roi_layer(viewer, qtbot, record
 
     # estimating the coefficient; a new extraction drops the stale dF/F
     extract.estimate.value = True
-    _run(extract, qtbot)
+    run_job(extract, qtbot)
     meta = labels.metadata["napari_calcium"]
     assert meta["dff"] is None
     np.testing.assert_allclose(
@@ -90,7 +79,7 @@ def test_extract_then_dff_store_results_with_the_roi_layer(viewer, qtbot, record
 
 def test_extract_refuses_rois_of_another_size(viewer, qtbot):
     viewer.add_labels(np.ones((50, 50), np.int32), name="small")
-    extract = _dock(viewer, "Extract traces")
+    extract = dock_widget(viewer, "Extract traces")
     extract.movie_box.value = viewer.layers["movie"]
     extract.rois_box.value = viewer.layers["small"]
     assert extract.start() is None
@@ -99,14 +88,14 @@ def test_extract_refuses_rois_of_another_size(viewer, qtbot):
 
 def test_trace_plot_shows_traces_as_soon_as_they_are_extracted(viewer, qtbot):
     labels = viewer.layers["rois"]
-    plot = _dock(viewer, "Trace plot")
+    plot = dock_widget(viewer, "Trace plot")
     plot.set_layer(labels)
     labels.selected_label = 2
     assert not plot.curves  # nothing stored yet
-    extract = _dock(viewer, "Extract traces")
+    extract = dock_widget(viewer, "Extract traces")
     extract.movie_box.value = viewer.layers["movie"]
     extract.rois_box.value = labels
-    _run(extract, qtbot)
+    run_job(extract, qtbot)
     traces = labels.metadata["napari_calcium"]["traces"]
     curve = plot.curves[(2, "corrected")]
     np.testing.assert_array_equal(curve.yData, traces.by_id(2).corrected)
@@ -119,9 +108,9 @@ def test_dff_preview_is_drawn_dashed_in_the_trace_plot(viewer, qtbot, recording)
     traces = nc.extract_traces(recording.movie, rois, frame_rate_hz=rate)
     meta = {**labels.metadata["napari_calcium"], "traces": traces}
     labels.metadata = {**labels.metadata, "napari_calcium": meta}
-    plot = _dock(viewer, "Trace plot")
+    plot = dock_widget(viewer, "Trace plot")
     plot.set_layer(labels)
-    dff = _dock(viewer, "dF/F")
+    dff = dock_widget(viewer, "dF/F")
     dff.rois_box.value = labels
     roi = int(traces.ids[3])
     row = traces.corrected[3][None, :]
@@ -141,7 +130,7 @@ def test_dff_preview_is_drawn_dashed_in_the_trace_plot(viewer, qtbot, recording)
     assert "preview" in plot.message.text() and "maximin" in plot.message.text()
 
     dff.method.value = "robust"
-    _run(dff, qtbot)  # the solid curve: the stored dF/F
+    run_job(dff, qtbot)  # the solid curve: the stored dF/F
     solid = plot.curves[(roi, "dff")]
     stored_dff = labels.metadata["napari_calcium"]["dff"].dff
     np.testing.assert_array_equal(solid.yData, stored_dff[3])

@@ -25,7 +25,7 @@ from .activity import (
 )
 from .constrained import oasis_constrained_batch
 from .fista import fista_deconvolve
-from .kernels import tau_to_ar2
+from .kernels import kernel_iir, tau_to_ar2
 from .kinetics import tau_to_ar1
 from .noise import estimate_tau, noise_sigma_psd
 from .oasis import oasis_ar1_batch
@@ -182,13 +182,11 @@ def _fista_scale(tau_decay_s: float, tau_rise_s: float, rate: float) -> tuple[fl
 
     ``h[n] = A h'[n - 1]`` with ``h'`` the AR(2) impulse response of OASIS (``h'[0] = 1``), so
     FISTA's ``s`` at frame ``t - 1`` is OASIS's ``s`` at ``t`` divided by ``A``; ``G = sum(h)``
-    scales CaLab's λ (penalty ``lam G sum(s)``).
+    scales CaLab's λ (penalty ``lam G sum(s)``). Both come from :func:`.kernels.kernel_iir`
+    (numerator ``[0, A]``, DC gain ``G``).
     """
-    d, r = np.exp(-1.0 / (tau_decay_s * rate)), np.exp(-1.0 / (tau_rise_s * rate))
-    n_peak = np.log(np.log(r) / np.log(d)) / np.log(d / r)
-    lo = max(0, int(np.floor(n_peak)))
-    peak = max(d**k - r**k for k in (lo, lo + 1))
-    return (d - r) / peak, (1.0 / (1.0 - d) - 1.0 / (1.0 - r)) / peak
+    b, _, gain = kernel_iir(tau_rise_s, tau_decay_s, rate)
+    return float(b[1]), float(gain)
 
 
 def _solve_fista(y, rate, td, tr, lam_arr, noise) -> tuple:
