@@ -4,7 +4,9 @@ One synthetic recording, 2,000 × 512 × 512 uint16 at 30 Hz with 200 cells and 
 (``--quick``: 300 × 128 × 128, 20 cells), written to a TIFF in a temporary folder, then
 ``run_pipeline`` with the default config plus motion correction and a 3 × 3 median filter (so
 every step runs). One row per step (from the run's own step records), one for the whole run with
-the peak RSS increase, and one for a second run that resumes (every step skipped).
+the peak RSS increase, one for a second run that resumes (every step skipped), and the same
+movie on a ``distributed.LocalCluster`` of 2 workers, whose motion and filter steps run chunk by
+chunk on the workers.
 
 Throughput: 8 synthetic recordings of 900 × 256 × 256 (``--quick``: 4 of 200 × 64 × 64), default
 config, through ``run_batch`` serially in this process and on a ``distributed.LocalCluster`` of 1
@@ -22,6 +24,7 @@ from typing import Any
 from _harness import MiB, Row, RssSampler, Timing, optional_import, skipped_row
 from napari_calcium import run_batch, run_pipeline, simulate_recording
 from napari_calcium.io.tiff import write_tiff_stack
+from napari_calcium.pipeline.provenance import read_provenance
 
 IMPLEMENTATION = "napari-calcium"
 CONFIG = {"motion": {"enabled": True}, "filter": {"enabled": True, "kind": "median", "size": 3}}
@@ -123,6 +126,31 @@ def breakdown(quick: bool) -> list[Row]:
                 Timing((float(again.summary["seconds"]),)), work,
                 notes=f"{skipped} steps skipped")
         )  # fmt: skip
+        rows += _chunked(movie, Path(tmp) / "chunked", size, work)
+    return rows
+
+
+def _chunked(movie: Path, out: Path, size: str, work: dict[str, float]) -> list[Row]:
+    """The same movie through run_batch on a LocalCluster of 2 workers: per-frame steps split."""
+    bench = "pipeline, one movie on 2 dask workers"
+    if optional_import("distributed") is None:
+        return [skipped_row(bench, IMPLEMENTATION, size, "distributed not installed")]
+    t0 = time.perf_counter()
+    (item,) = run_batch(movie, out, CONFIG, scheduler="local", workers=2, progress=False)
+    seconds = time.perf_counter() - t0
+    if not item.ok:
+        return [skipped_row(bench, IMPLEMENTATION, size, f"failed: {item.error}")]
+    record = read_provenance(out)
+    rows = [
+        Row(f"{bench}: {name}", IMPLEMENTATION, size,
+            Timing((float(record["steps"][name]["seconds"]),)), work,
+            notes="chunks of frames on the workers")
+        for name in ("motion", "filter")
+    ]  # fmt: skip
+    rows.append(
+        Row(f"{bench}: whole run", IMPLEMENTATION, size, Timing((seconds,)), work,
+            notes="includes starting the cluster; other steps in the client process")
+    )  # fmt: skip
     return rows
 
 

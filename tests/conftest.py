@@ -82,3 +82,21 @@ def add_rois(viewer, roi_set, /, name: str = "rois", **stored):
     data, kwargs = rois_labels_kwargs(roi_set, name=name, reference=viewer.layers["movie"])
     kwargs["metadata"]["napari_calcium"].update(stored)
     return viewer.add_labels(data, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A dask LocalCluster of two worker processes, one thread each (as in CI), started once."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            env={"NUMBA_NUM_THREADS": "1"},
+            silence_logs=40,
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as c,
+    ):
+        yield c

@@ -379,3 +379,25 @@ def test_sigterm_stops_a_cluster_run_cleanly(slow_run, tmp_path):
         _assert_no_partial_outputs(out / name)
         steps = json.loads((out / name / "provenance.json").read_text())["steps"]
         assert steps["motion"]["status"] in ("cancelled", "ran")  # the worker stopped it
+
+
+def test_sigterm_stops_one_movie_chunked_on_a_cluster(slow_run, tmp_path):
+    """One recording with --scheduler: motion runs chunk by chunk on the workers."""
+    pytest.importorskip("distributed")
+    movie, config = slow_run
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "napari_calcium.cli", "run", str(movie), "--out", str(out)]
+    cmd += ["--config", str(config), "--scheduler", "local", "--workers", "2", "--quiet"]
+    rc, stdout, stderr = _terminate_when_running(cmd, [out])
+    assert rc == 143, (stdout, stderr)
+    assert "chunk by chunk on the workers" in stdout
+    assert stderr.strip().splitlines()[-1] == "napari-calcium run: interrupted"
+    assert "Traceback" not in stderr
+    _assert_no_partial_outputs(out)
+    steps = json.loads((out / "provenance.json").read_text())["steps"]
+    assert steps["open"]["status"] == "ran" and steps["motion"]["status"] == "cancelled"
+    assert not (out / "motion_corrected.bin").exists()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 skipped" in proc.stdout and "9 ran" in proc.stdout
+    assert nc.load_results(out).rois.n_rois > 0

@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "estimate_shifts": ".core.registration",
     "apply_shifts": ".core.registration",
     "build_template": ".core.registration",
+    "recentre_shifts": ".core.registration",
     "MotionCorrectionResult": ".core.registration",
     "ShiftEstimate": ".core.registration",
     "project": ".core.projections",
@@ -83,6 +84,7 @@ _LAZY: dict[str, str] = {
     "save_traces": ".io.trace_files",
     "load_traces": ".io.trace_files",
     "save_nwb": ".io._nwb",
+    "write_prairieview": ".io.bruker_write",
     "save_rois": ".io.roi_files",
     # traces
     "extract_traces": ".core.extraction",
@@ -284,6 +286,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         build_template,
         estimate_shifts,
         motion_correct,
+        recentre_shifts,
     )
     from .core.reorganize import generate_tensor, merge_factorized_matrices, merge_tensor
     from .core.reshape import Cropped, bin_frames, bin_pixels, crop
@@ -313,6 +316,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         generate_bruker_naming_convention,
         load_bruker_tifs,
     )
+    from .io.bruker_write import write_prairieview
     from .io.convert import convert_recording, repackage_bruker_tifs
     from .io.metadata import Recording, RecordingMetadata
     from .io.open import open_recording

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace, progress_factory) -> int:
                if args.scheduler == "local" else f"the dask scheduler at {args.scheduler}"),
             flush=True,
         )  # fmt: skip
+        if len(inputs) == 1:
+            print("Motion correction and filtering run chunk by chunk on the workers", flush=True)
     items = run_batch(
         inputs,
         out,
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace, progress_factory) -> int:
         scheduler=args.scheduler,
         workers=workers,
         overwrite=args.overwrite,
-        progress=progress_factory(args.quiet) if local else None,
+        progress=progress_factory(args.quiet) if local or len(inputs) == 1 else None,
         on_done=_report,
     )
     failed = [item for item in items if not item.ok]

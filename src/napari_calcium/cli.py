@@ -37,6 +37,8 @@ from .errors import NapariCalciumError, OutputExistsError, ParameterError, Recor
 __all__ = ["main"]
 
 DEMO_FILES = ("movie.tif", "ground_truth.npz", "recording.json")
+#: ``demo --bruker`` writes the movie as this PrairieView T-series folder instead of movie.tif
+DEMO_BRUKER = "TSeries-demo-001"
 
 
 def _progress_factory(quiet: bool):
@@ -53,13 +55,13 @@ def _progress_factory(quiet: bool):
 def _demo(args: argparse.Namespace) -> int:
     from .core.synthetic import simulate_recording
     from .io.groundtruth import save_ground_truth
-    from .io.tiff import write_tiff_stack
 
     out = Path(args.outdir)
     if out.exists() and not out.is_dir():
         raise RecordingError(out, "exists and is not a folder")
+    movie_name = DEMO_BRUKER if args.bruker else DEMO_FILES[0]
     if not args.overwrite:
-        for name in DEMO_FILES:
+        for name in (movie_name, *DEMO_FILES[1:]):
             if (out / name).exists():
                 raise OutputExistsError(out / name)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,8 +79,12 @@ def _demo(args: argparse.Namespace) -> int:
         progress=progress,
     )
     truth, meta = rec.truth, rec.metadata
-    movie_path = write_tiff_stack(
-        out / "movie.tif",
+    if args.bruker:
+        from .io.bruker_write import write_prairieview as write
+    else:
+        from .io.tiff import write_tiff_stack as write
+    movie_path = write(
+        out / movie_name,
         rec.movie,
         frame_rate_hz=meta["frame_rate_hz"],
         pixel_size_um=meta["pixel_size_um"],
@@ -104,7 +110,8 @@ def _demo(args: argparse.Namespace) -> int:
         tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
     elapsed = time.perf_counter() - t0
     n, y, x = rec.movie.shape
-    size_mb = movie_path.stat().st_size / 2**20
+    files = sorted(movie_path.iterdir()) if args.bruker else [movie_path]
+    size_mb = sum(p.stat().st_size for p in files) / 2**20
     print(
         f"Simulated {n} frames of {y}x{x} px at {meta['frame_rate_hz']:g} Hz "
         f"({n / meta['frame_rate_hz']:.1f} s), {truth.n_neurons} neurons "
@@ -112,10 +119,16 @@ def _demo(args: argparse.Namespace) -> int:
         f"in {elapsed:.1f} s."
     )
     print(f"Wrote {out}/")
-    print(
-        f"  {movie_path.name:<18} movie, uint16 ImageJ TIFF, {size_mb:.1f} MiB "
-        "(frame interval and µm/px in its metadata)"
-    )
+    if args.bruker:
+        print(
+            f"  {movie_path.name + '/':<18} movie, PrairieView T-series folder: {n} uint16 "
+            f"OME-TIFFs + .xml (frame period, µm/px), {size_mb:.1f} MiB"
+        )
+    else:
+        print(
+            f"  {movie_path.name:<18} movie, uint16 ImageJ TIFF, {size_mb:.1f} MiB "
+            "(frame interval and µm/px in its metadata)"
+        )
     print(
         f"  {truth_path.name:<18} ground truth: labels, footprints, spikes, calcium, neuropil, "
         "shifts (napari_calcium.io.groundtruth.load_ground_truth)"
@@ -209,8 +222,9 @@ def _add_demo(sub) -> None:
         "demo",
         help="simulate a two-photon recording with ground truth and write it to OUTDIR",
         description="Simulate a two-photon calcium recording (GCaMP6f-like neurons, neuropil, "
-        "bleaching, shot and read noise, optional motion) and write movie.tif, "
-        "ground_truth.npz and recording.json to OUTDIR.",
+        "bleaching, shot and read noise, optional motion) and write movie.tif (or, with "
+        f"--bruker, a PrairieView folder {DEMO_BRUKER}/), ground_truth.npz and recording.json "
+        "to OUTDIR.",
     )
     demo.add_argument("outdir", metavar="OUTDIR", help="folder to write into (created if needed)")
     demo.add_argument("--frames", type=int, default=1800, help="number of frames (default 1800)")
@@ -233,6 +247,12 @@ def _add_demo(sub) -> None:
         help="largest rigid displacement in pixels (default 0: no motion)",
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--bruker",
+        action="store_true",
+        help=f"write the movie as a Bruker PrairieView T-series folder OUTDIR/{DEMO_BRUKER}/ "
+        "(one OME-TIFF per frame + XML) instead of movie.tif",
+    )
     demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)

@@ -157,3 +157,16 @@ def test_mode_offset_finds_the_noise_floor_better_than_the_median():
     assert np.all(err_mode < 0.7 * err_median), (err_mode, err_median)
     _, base = remove_baseline(y, frame_rate_hz=FS)  # the whole baseline step: within one σ
     assert np.all(np.abs(base.mean(axis=1) - 2.0) < 0.2)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"method": "oasis-ar2", "lam": "noise"}, {"method": "fista"}, {"s_min": "noise"}],
+)
+def test_no_rois_give_empty_results(options):
+    """A movie where no ROI was found: empty results, not an error from the noise estimate."""
+    res = deconvolve(np.zeros((0, 300), np.float32), frame_rate_hz=30.0, **options)
+    assert res.s.shape == res.c.shape == res.activity.shape == (0, 300)
+    assert res.lam.shape == res.noise.shape == res.tau_decay_s.shape == (0,)
+    with pytest.raises(ParameterError, match="method"):
+        deconvolve(np.zeros((0, 300)), frame_rate_hz=30.0, method="magic")

@@ -20,7 +20,8 @@ from napari_calcium.errors import (
     ShapeError,
 )
 from napari_calcium.io._common import MappedArray
-from napari_calcium.io.binary import load_binary, open_binary, open_suite2p_binary, save_binary
+from napari_calcium.io.binary import load_binary, open_binary, save_binary
+from napari_calcium.io.suite2p_binary import open_suite2p_binary
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SUITE2P_PLANE = DATA / "suite2p_output_calscipy" / "plane0"

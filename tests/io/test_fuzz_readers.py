@@ -83,7 +83,7 @@ from test_bruker_helpers import pv_xml
 from napari_calcium._napari import _reader
 from napari_calcium.core.synthetic import GroundTruth
 from napari_calcium.errors import NapariCalciumError
-from napari_calcium.io import binary, bruker, bruker_stack, groundtruth, tiff
+from napari_calcium.io import binary, bruker, bruker_stack, groundtruth, suite2p_binary, tiff
 from napari_calcium.io import open as open_mod
 from napari_calcium.io.metadata import Recording
 
@@ -112,7 +112,7 @@ ENTRY_POINTS = [
     ("load_images", tiff, "load_images"),
     ("open_binary", binary, "open_binary"),
     ("load_binary", binary, "load_binary"),
-    ("open_suite2p_binary", binary, "open_suite2p_binary"),
+    ("open_suite2p_binary", suite2p_binary, "open_suite2p_binary"),
     ("load_ground_truth", groundtruth, "load_ground_truth"),
     ("sniff_format", open_mod, "sniff_format"),
     ("get_reader", _reader, "get_reader"),
@@ -558,7 +558,7 @@ def check_binary(case: Case, rng) -> str:
 
 
 def check_suite2p(case: Case, rng) -> str:
-    outcome, rec = attempt(binary.open_suite2p_binary, case.path, **case.kwargs)
+    outcome, rec = attempt(suite2p_binary.open_suite2p_binary, case.path, **case.kwargs)
     if rec is not None:
         check_recording(rec)
         movie = rec.movie

@@ -30,23 +30,6 @@ def recordings(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def client():
-    """Two worker processes, one thread each (as in CI), started once for the module."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            env={"NUMBA_NUM_THREADS": "1"},
-            silence_logs=40,
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as c,
-    ):
-        yield c
-
-
-@pytest.fixture(scope="module")
 def serial(recordings, tmp_path_factory) -> list[BatchItem]:
     return run_batch(recordings, tmp_path_factory.mktemp("serial"))
 

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from ._backend import to_host
+
 __all__ = ["FRAMES_PER_TASK", "project_block", "project_block_cupy", "project_block_numba"]
 
 #: frames that share one pass over the mask non-zeros in the CPU kernel (measured best of 2-8)
@@ -126,9 +128,40 @@ def project_block_cupy(prepared: dict, block: Any, out: np.ndarray, col0: int) -
     out[:, col0 : col0 + t] = cupy.asnumpy(result)
 
 
-def project_block(prepared: dict, block: Any, out: np.ndarray, col0: int, xp: Any) -> None:
-    """Dispatch on the block's array module (numpy -> numba kernel, cupy -> cuSPARSE)."""
+def _project_any(prepared: dict, block: Any, out: np.ndarray, col0: int, xp: Any) -> None:
     if getattr(xp, "__name__", "") in ("cupy", "array_api_compat.cupy"):
         project_block_cupy(prepared, block, out, col0)
     else:
         project_block_numba(prepared, np.asarray(block), out, col0)
+
+
+def project_block(prepared: dict, block: Any, out: np.ndarray, col0: int, xp: Any) -> None:
+    """Dispatch on the block's array module (numpy -> numba kernel, cupy -> cuSPARSE).
+
+    Frames with NaN (e.g. the border of a movie motion-corrected with ``border="nan"``) are
+    projected over their finite pixels only: each row's weighted mean is renormalised by the
+    weight of the pixels that have data in that frame, ``(M @ x0) / (M @ m) * sum(M)``, with
+    ``x0`` the frame with NaN set to 0 and ``m`` the mask of finite pixels; a row with no
+    finite pixel in a frame is NaN there. Other frames take the plain product, unchanged.
+    """
+    _project_any(prepared, block, out, col0, xp)
+    if getattr(getattr(block, "dtype", None), "kind", "f") not in "fc":
+        return  # integers have no NaN
+    t = int(block.shape[0])
+    good = xp.isfinite(block)
+    frames = np.flatnonzero(~to_host(xp.all(xp.reshape(good, (t, -1)), axis=1)))
+    if frames.size == 0:
+        return
+    index = xp.asarray(frames)
+    sub, good = xp.take(block, index, axis=0), xp.take(good, index, axis=0)
+    num = np.empty((out.shape[0], frames.size), out.dtype)
+    den = np.empty((out.shape[0], frames.size), out.dtype)
+    filled = xp.where(good, sub, xp.zeros_like(sub))
+    _project_any(prepared, xp.astype(filled, xp.float32), num, 0, xp)
+    _project_any(prepared, xp.astype(good, xp.float32), den, 0, xp)
+    sums = prepared.get("row_sums")
+    if sums is None:
+        sums = np.asarray(prepared["matrix"].sum(axis=1), np.float64).ravel()
+        prepared["row_sums"] = sums
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, col0 + frames] = np.where(den > 0, num / den * sums[:, None], np.nan)

@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError, ShapeError
-from ._backend import is_dask_array, to_host
+from ._backend import to_host
+from ._binned_store import SpilledMovie, bandpass_spilled, build_binned
 from ._detection_impl import (
     activity_map,
     anatomy_map,
@@ -56,9 +57,13 @@ from ._detection_impl import (
     grow_all,
 )
 from .projections import correlation_pnr
-from .reshape import bin_frames
 
-__all__ = ["DEFAULT_MAX_BINNED_FRAMES", "detect_rois", "estimate_cell_diameter"]
+__all__ = [
+    "DEFAULT_BINNED_MEMORY_MIB",
+    "DEFAULT_MAX_BINNED_FRAMES",
+    "detect_rois",
+    "estimate_cell_diameter",
+]
 
 #: ROIs whose mean brightness in the mean image is below this fraction of the image's median
 #: brightness are dropped as lying where there is no tissue.
@@ -66,6 +71,9 @@ NO_TISSUE_FRACTION = 0.1
 
 #: Most frames of the binned copy :func:`detect_rois` keeps in memory (suite2p's ``nbinned``).
 DEFAULT_MAX_BINNED_FRAMES = 1000
+
+#: Most MiB of that binned copy kept in RAM; a larger one goes to a temporary file (same results).
+DEFAULT_BINNED_MEMORY_MIB = 256.0
 
 Progress = Callable[..., Any] | bool | None
 StopHook = Callable[[], bool] | None
@@ -168,6 +176,7 @@ def detect_rois(
     max_compactness: float = 1.6,
     bin_s: float = 0.1,
     max_binned_frames: int = DEFAULT_MAX_BINNED_FRAMES,
+    binned_memory_mib: float | None = DEFAULT_BINNED_MEMORY_MIB,
     block_frames: int | None = None,
     progress: Progress = None,
     should_stop: StopHook = None,
@@ -210,7 +219,13 @@ def detect_rois(
     bin_s : float
         Target bin width in seconds when `frame_rate_hz` is known.
     max_binned_frames : int
-        Most frames of the in-memory binned copy (memory is ``4 * y * x`` bytes per frame).
+        Most frames of the binned copy (``4 * y * x`` bytes per frame).
+    binned_memory_mib : float or None
+        Most MiB of the binned copy held in RAM (default 256). A larger copy is written to a
+        temporary file in the system's temporary folder (``TMPDIR``), read back in frame blocks
+        and removed at the end: the ROIs are the same bit for bit, memory stays about this
+        budget plus a few 64 MiB blocks, at the cost of writing and reading the copy a few
+        times. None: always in RAM.
     block_frames : int, optional
         Frames per read block.
     progress : callable or bool, optional
@@ -271,8 +286,6 @@ def detect_rois(
     >>> str(rois.source[0]), len(rois) >= 6
     ('detected', True)
     """
-    from .rois import RoiSet
-
     if not hasattr(movie, "shape") or not hasattr(movie, "__getitem__"):
         movie = np.asarray(movie)
     shape = tuple(int(s) for s in movie.shape)
@@ -305,29 +318,67 @@ def detect_rois(
     max_binned = int(max_binned_frames)
     if max_binned < 16:
         raise ParameterError(f"max_binned_frames must be >= 16, got {max_binned_frames!r}")
+    budget = None
+    if binned_memory_mib is not None:
+        if isinstance(binned_memory_mib, bool) or not binned_memory_mib >= 0:
+            raise ParameterError(
+                f"binned_memory_mib must be a number >= 0 or None, got {binned_memory_mib!r}"
+            )
+        budget = float(binned_memory_mib) * 2**20
 
     n_frames = shape[0]
     factor = max(1, math.ceil(n_frames / max_binned))
     if fs is not None:
         factor = max(factor, round(bin_s * fs))
     factor = min(factor, max(1, n_frames // 4))
-    binned = bin_frames(
-        movie,
-        factor,
-        method="mean",
-        block_frames=block_frames,
-        progress=progress,
+    binned, mean_image = build_binned(
+        movie, factor, budget_bytes=budget, block_frames=block_frames, progress=progress,
         should_stop=should_stop,
-    )
-    binned = np.ascontiguousarray(
-        to_host(binned.compute() if is_dask_array(binned) else binned), np.float32
-    )
-    mean_image = binned.mean(axis=0)
+    )  # fmt: skip
+    try:
+        return _detect(
+            binned, mean_image, shape, d_px, use_anatomy=use_anatomy,
+            use_rings=use_rings, activity_threshold=activity_threshold,
+            anatomy_threshold=anatomy_threshold, ring_threshold=ring_threshold,
+            min_corr=min_corr, area=(lo, hi), max_compactness=max_compactness,
+            max_rois=max_rois, pixel_size_um=pixel_size_um, should_stop=should_stop,
+        )  # fmt: skip
+    finally:
+        if isinstance(binned, SpilledMovie):
+            binned.close()
+
+
+def _detect(
+    binned: np.ndarray | SpilledMovie,
+    mean_image: np.ndarray,
+    shape: tuple[int, ...],
+    d_px: float | None,
+    *,
+    use_anatomy: bool,
+    use_rings: bool,
+    activity_threshold: float,
+    anatomy_threshold: float,
+    ring_threshold: float,
+    min_corr: float,
+    area: tuple[float, float],
+    max_compactness: float,
+    max_rois: int | None,
+    pixel_size_um: Any,
+    should_stop: StopHook,
+):
+    """:func:`detect_rois` once the binned movie ``(bins, y, x)`` float32 and its mean exist."""
+    from .rois import RoiSet
+
+    lo, hi = area
     if d_px is None:
         d_px = estimate_diameter(mean_image)
     radius = d_px / 2.0
 
-    bandpass_frames(binned, max(0.5, d_px / 5.0), d_px)
+    sigmas = (max(0.5, d_px / 5.0), d_px)
+    if isinstance(binned, SpilledMovie):
+        bandpass_spilled(binned, lambda b: bandpass_frames(b, *sigmas), should_stop=should_stop)
+    else:
+        bandpass_frames(binned, *sigmas)
     seg = min(64, binned.shape[0])
     summary = correlation_pnr(binned, segment_frames=max(4, seg), should_stop=should_stop)
     corr, pnr = np.asarray(summary.correlation), np.asarray(summary.pnr)

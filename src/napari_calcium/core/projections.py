@@ -46,6 +46,7 @@ PROJECTIONS = ("mean", "max", "min", "median", "std", "range")
 
 Progress = Callable[..., Any] | bool | None
 StopHook = Callable[[], bool] | None
+_SLAB_BYTES = 16 * 2**20  # most bytes of one float64 temporary of the std in projections()
 
 
 def _check_movie(movie: Any, ndim: tuple[int, ...] = (3,)) -> Any:
@@ -115,9 +116,11 @@ def projections(
             n += int(arr.shape[0])
             if want & {"mean", "std"}:
                 s = s + xp.sum(arr, axis=0, dtype=xp.float64)
-            if "std" in want:
-                d = xp.astype(arr, xp.float64) - ref
-                sq = sq + xp.sum(d * d, axis=0)
+            if "std" in want:  # in slabs: float64 temporaries of <= _SLAB_BYTES, not 4x the block
+                step = max(1, _SLAB_BYTES // max(1, 8 * math.prod(arr.shape[1:])))
+                for i in range(0, nt := int(arr.shape[0]), step):
+                    d = xp.astype(arr[i : min(i + step, nt), ...], xp.float64) - ref
+                    sq = sq + xp.sum(d * d, axis=0)
             if want & {"max", "range"}:
                 mx = xp.maximum(mx, xp.max(arr, axis=0))
             if want & {"min", "range"}:

@@ -1,4 +1,5 @@
-"""Raw binary movies: CalSciPy's ``.bin`` + ``.json``, and suite2p's ``data.bin`` + ``ops.npy``.
+"""Raw binary movies: CalSciPy's ``.bin`` + ``.json`` (suite2p's ``data.bin`` + ``ops.npy``:
+:mod:`.suite2p_binary`).
 
 A binary movie is the pixels of every frame in C order, little-endian, with nothing else in the
 file; its shape and dtype live beside it. Opening maps the file lazily (nothing is read until a
@@ -8,9 +9,6 @@ The ``.json`` sidecar is CalSciPy's, ``{"frames": 400, "y": 256, "x": 256, "dtyp
 napari-calcium adds keys only when they are known: ``"planes"`` (4-D movies), ``"frame_rate_hz"``
 and ``"pixel_size_um"`` (``[y, x]``). A sidecar without them is exactly CalSciPy's; CalSciPy's
 own loader rejects sidecars that carry them.
-
-suite2p's ``ops.npy`` is a pickle: loading it can run arbitrary code, so
-:func:`open_suite2p_binary` reads it only with ``allow_pickle=True``, for files you trust.
 """
 
 from __future__ import annotations
@@ -26,7 +24,13 @@ from typing import Any
 import numpy as np
 
 from ..core.chunking import iter_frame_blocks
-from ..errors import MetadataError, OutputExistsError, ParameterError, RecordingError
+from ..errors import (
+    MetadataError,
+    OutputExistsError,
+    ParameterError,
+    RecordingError,
+    ShapeError,
+)
 from ._atomic import atomic_output
 from ._common import (
     MappedArray,
@@ -39,16 +43,11 @@ from ._common import (
 )
 from .metadata import Recording, RecordingMetadata
 
-__all__ = ["load_binary", "open_binary", "open_suite2p_binary", "save_binary"]
+__all__ = ["load_binary", "open_binary", "save_binary", "write_binary_pair"]
 
 #: CalSciPy's file name when a folder is given
 DEFAULT_NAME = "binary_video"
 _SHAPE_KEYS = ("frames", "y", "x")
-_SUITE2P_EXTRA = (
-    "suite2p_version", "fs", "nplanes", "nchannels", "functional_chan", "align_by_chan", "tau",
-    "diameter", "nframes", "Ly", "Lx", "data_path", "save_path0", "do_registration", "nonrigid",
-    "yrange", "xrange", "aspect",
-)  # fmt: skip
 
 
 def _positive_int(value: Any, what: str, where: Path) -> int | None:
@@ -376,15 +375,75 @@ def save_binary(
     new ``.bin`` is removed again.
     """
     images = check_movie(images, path)
+    name = _output_pair(Path(path))[0].name
+
+    def fill(tmp_bin: Path, file_dtype: np.dtype) -> None:
+        with open(tmp_bin, "wb") as fh:
+            blocks = iter_frame_blocks(
+                images, progress=progress, should_stop=should_stop,
+                desc=f"writing {name}",
+            )  # fmt: skip
+            for _, block in blocks:
+                np.ascontiguousarray(block, dtype=file_dtype).tofile(fh)
+
+    return write_binary_pair(
+        path, images.shape, images.dtype, fill,
+        frame_rate_hz=frame_rate_hz, pixel_size_um=pixel_size_um, overwrite=overwrite,
+    )  # fmt: skip
+
+
+def write_binary_pair(
+    path: str | os.PathLike,
+    shape: tuple[int, ...],
+    dtype: Any,
+    fill: Callable[[Path, np.dtype], None],
+    *,
+    frame_rate_hz: float | None = None,
+    pixel_size_um: float | tuple[float, float] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a ``.bin`` + ``.json`` pair atomically, the ``.bin`` body by ``fill``.
+
+    The writer behind :func:`save_binary`, for producers that fill the ``.bin`` themselves
+    (e.g. the workers of a dask cluster writing their frames into it at their offsets).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        As in :func:`save_binary`.
+    shape : tuple of int
+        ``(frames, y, x)`` or ``(frames, planes, y, x)`` of the movie.
+    dtype : numpy dtype
+        Its dtype; stored little-endian.
+    fill : callable
+        ``fill(tmp_path, file_dtype)`` writes the whole movie, C order, into the temporary
+        ``.bin`` path (an empty file already created), in `file_dtype`.
+    frame_rate_hz, pixel_size_um, overwrite
+        As in :func:`save_binary`.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``.bin`` written.
+
+    Raises
+    ------
+    OutputExistsError
+        A file exists and `overwrite` is False (raised before `fill` runs).
+    ParameterError
+        `frame_rate_hz` or `pixel_size_um` is not positive.
+    ShapeError
+        `fill` wrote a file of the wrong size (nothing is kept).
+    """
     rate = positive_float(frame_rate_hz, "frame_rate_hz")
     pixel = pixel_pair(pixel_size_um)
-    dtype = np.dtype(images.dtype)
+    dtype = np.dtype(dtype)
     file_dtype = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
     bin_path, json_path = _output_pair(Path(path))
     for target in (bin_path, json_path):
         if target.exists() and not overwrite:
             raise OutputExistsError(target)
-    shape = tuple(int(s) for s in images.shape)
+    shape = tuple(int(s) for s in shape)
     meta: dict[str, Any] = {"frames": shape[0]}
     if len(shape) == 4:
         meta["planes"] = shape[1]
@@ -393,16 +452,18 @@ def save_binary(
         meta["frame_rate_hz"] = rate
     if pixel is not None:
         meta["pixel_size_um"] = list(pixel)
+    expected = int(np.prod(shape)) * file_dtype.itemsize
     bin_done = False
     try:
         with atomic_output(json_path, overwrite=overwrite) as tmp_json:
-            with atomic_output(bin_path, overwrite=overwrite) as tmp_bin, open(tmp_bin, "wb") as fh:
-                blocks = iter_frame_blocks(
-                    images, progress=progress, should_stop=should_stop,
-                    desc=f"writing {bin_path.name}",
-                )  # fmt: skip
-                for _, block in blocks:
-                    np.ascontiguousarray(block, dtype=file_dtype).tofile(fh)
+            with atomic_output(bin_path, overwrite=overwrite) as tmp_bin:
+                fill(Path(tmp_bin), file_dtype)
+                size = Path(tmp_bin).stat().st_size
+                if size != expected:
+                    raise ShapeError(
+                        f"{bin_path}: wrote {size} bytes, expected {expected} for a "
+                        f"{shape} {file_dtype.name} movie; nothing was kept"
+                    )
             bin_done = True
             tmp_json.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     except BaseException:
@@ -410,147 +471,3 @@ def save_binary(
             bin_path.unlink(missing_ok=True)
         raise
     return bin_path
-
-
-# --------------------------------------------------------------------------------------------
-# suite2p data.bin + ops.npy
-# --------------------------------------------------------------------------------------------
-
-
-def _load_ops(ops_path: Path) -> dict:
-    try:
-        loaded = np.load(ops_path, allow_pickle=True)
-        if isinstance(loaded, np.ndarray) and loaded.dtype == object and loaded.shape == ():
-            loaded = loaded.item()
-    except Exception as exc:  # unpickling can raise anything; it is the file's fault
-        raise MetadataError(
-            ops_path, f"not a readable suite2p ops.npy ({type(exc).__name__}: {exc})"
-        ) from exc
-    if not isinstance(loaded, dict):
-        close = getattr(loaded, "close", None)
-        if callable(close):
-            close()
-        raise MetadataError(ops_path, "does not hold a dict of suite2p options")
-    return loaded
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly copy of an ops value (numpy scalars and small arrays), else None."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray) and value.size <= 16:
-        return value.tolist()
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
-        return list(value)
-    return None
-
-
-def _suite2p_paths(path: Path) -> tuple[Path, Path]:
-    if path.is_dir():
-        ops_path = path / "ops.npy"
-        folder, bin_path = path, None
-    elif path.is_file() and path.suffix.lower() == ".npy":
-        ops_path, folder, bin_path = path, path.parent, None
-    elif path.is_file() and path.suffix.lower() == ".bin":
-        ops_path, folder, bin_path = path.parent / "ops.npy", path.parent, path
-    elif not path.exists():
-        raise RecordingError(path, "no such file or folder")
-    else:
-        raise RecordingError(path, "not a suite2p plane folder, ops.npy or data.bin")
-    if bin_path is None:
-        found = [folder / n for n in ("data.bin", "data_raw.bin") if (folder / n).is_file()]
-        if not found:
-            raise RecordingError(
-                folder, "no data.bin or data_raw.bin here (suite2p deletes them when run with "
-                "delete_bin=True); give a suite2p plane folder such as suite2p/plane0"
-            )  # fmt: skip
-        bin_path = found[0]
-    if not ops_path.is_file():
-        raise RecordingError(ops_path, "not found; suite2p writes ops.npy next to data.bin")
-    return bin_path, ops_path
-
-
-def open_suite2p_binary(
-    folder_or_ops_path: str | os.PathLike, *, allow_pickle: bool = False
-) -> Recording:
-    """Open suite2p's registered (or raw) movie, ``data.bin``, lazily with its ``ops.npy``.
-
-    Parameters
-    ----------
-    folder_or_ops_path : str or os.PathLike
-        A suite2p plane folder (``suite2p/plane0``), its ``ops.npy``, or a ``.bin`` in it. A folder
-        opens ``data.bin`` (registered) or else ``data_raw.bin``.
-    allow_pickle : bool
-        Must be True: ``ops.npy`` is a pickled dict and unpickling can run arbitrary code, so
-        only open suite2p output you trust (your own, or from a source you trust).
-
-    Returns
-    -------
-    Recording
-        Channel ``"data"`` (or ``"data_raw"``): int16 ``(nframes, Ly, Lx)`` dask array, plus
-        ``"data_chan2"`` (``"data_chan2_raw"``) when suite2p wrote the second channel.
-        ``frame_period_s = 1 / ops["fs"]`` (per plane), ``source_version`` = suite2p version;
-        pixel size is None (suite2p does not record it). Selected scalar ops go to ``extra``.
-
-    Raises
-    ------
-    ParameterError
-        `allow_pickle` is not True.
-    RecordingError
-        A file is missing, or a ``.bin`` size disagrees with ``Ly``, ``Lx`` and ``nframes``.
-    MetadataError
-        ``ops.npy`` cannot be read or lacks ``Ly``/``Lx``.
-    """
-    bin_path, ops_path = _suite2p_paths(Path(folder_or_ops_path))
-    if allow_pickle is not True:
-        raise ParameterError(
-            f"{ops_path}: suite2p's ops.npy is a pickle, and loading a pickle can run arbitrary "
-            "code. Pass allow_pickle=True only for suite2p output you trust."
-        )
-    ops = _load_ops(ops_path)
-    ly = _positive_int(ops.get("Ly"), "Ly", ops_path)
-    lx = _positive_int(ops.get("Lx"), "Lx", ops_path)
-    if ly is None or lx is None:
-        raise MetadataError(ops_path, "has no Ly/Lx (frame height/width); not suite2p ops?")
-    nframes = _positive_int(ops.get("nframes"), "nframes", ops_path)
-    frame_bytes = ly * lx * 2
-    files = [bin_path]
-    if bin_path.name in ("data.bin", "data_raw.bin"):
-        second = bin_path.with_name(bin_path.name.replace("data", "data_chan2"))
-        files += [second] if second.is_file() else []
-    channels = {}
-    for file in files:
-        size = file.stat().st_size
-        n = nframes if nframes is not None else size // frame_bytes
-        if size != n * frame_bytes or n == 0:
-            said = f"nframes={nframes}, " if nframes is not None else ""
-            raise RecordingError(
-                file, f"{file.name} has {size} bytes but {ops_path.name} says {said}Ly={ly}, "
-                f"Lx={lx} (int16), which needs a multiple of {frame_bytes} bytes"
-                + (f" = {n * frame_bytes}" if nframes is not None else "")
-            )  # fmt: skip
-        if channels and n != next(iter(channels.values())).shape[0]:
-            raise RecordingError(
-                file, f"{file.name} holds {n} frames but {files[0].name} "
-                f"{next(iter(channels.values())).shape[0]}; the channels must be equally long"
-            )  # fmt: skip
-        name = "suite2p-" + token(str(file.resolve()), file.stat().st_mtime_ns, n, ly, lx)
-        channels[file.stem] = lazy_array(MappedArray(file, "<i2", (n, ly, lx)), name)
-    n_frames = next(iter(channels.values())).shape[0]
-    fs = ops.get("fs")
-    ok = isinstance(fs, numbers.Real) and not isinstance(fs, bool) and finite(fs) and fs > 0
-    period = 1.0 / float(fs) if ok else None
-    extra = {k: _plain(ops[k]) for k in _SUITE2P_EXTRA if k in ops and _plain(ops[k]) is not None}
-    extra.update(bin_file=bin_path.name, ops_file=ops_path.name)
-    version = ops.get("suite2p_version")
-    metadata = RecordingMetadata(
-        source_format="suite2p-binary",
-        source_version=str(version) if version is not None else None,
-        frame_period_s=period,
-        timestamps_s=None if period is None else np.arange(n_frames) * period,
-        channel_names=tuple(channels),
-        extra=extra,
-    )
-    return Recording(path=bin_path.parent, channels=channels, metadata=metadata)

@@ -143,7 +143,7 @@ def open_recording(path: str | os.PathLike, *, format: str | None = None, **kwar
 
         return open_binary(p, **kwargs)
     if format == "suite2p":
-        from .binary import open_suite2p_binary
+        from .suite2p_binary import open_suite2p_binary
 
         return open_suite2p_binary(p, **kwargs)
     if format == "tiff":

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core._backend import is_dask_array
 from ..errors import ParameterError, RecordingError, ShapeError
 from ..io._atomic import atomic_output
 from ..io._serial import host, jsonable
@@ -43,6 +44,8 @@ class Context:
     config: PipelineConfig
     progress: Any = None
     should_stop: Callable[[], bool] | None = None
+    #: a ``distributed.Client``: the per-frame steps (motion, filter) run on its workers
+    client: Any = None
     _info: dict[str, Any] | None = field(default=None, repr=False)
 
     def params(self, section: str, drop: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -170,27 +173,40 @@ def _save_movie(ctx: Context, name: str, movie: Any) -> Path:
     from ..io.binary import save_binary
 
     bin_path = ctx.out_dir / name
-    save_binary(
-        bin_path, movie, frame_rate_hz=ctx.frame_rate_hz, pixel_size_um=ctx.pixel_size_um,
-        overwrite=True, **ctx.hooks,
-    )  # fmt: skip
+    kwargs = {"frame_rate_hz": ctx.frame_rate_hz, "pixel_size_um": ctx.pixel_size_um}
+    if ctx.client is not None and is_dask_array(movie):
+        from ._chunked import store_on_cluster
+
+        store_on_cluster(ctx.client, movie, bin_path, overwrite=True, **kwargs, **ctx.hooks)
+    else:
+        save_binary(bin_path, movie, overwrite=True, **kwargs, **ctx.hooks)
     return bin_path
 
 
 def step_motion(ctx: Context, source: str | None) -> list[Path]:
-    """Rigid motion correction; the corrected movie is written block by block."""
-    from ..core.registration import motion_correct
+    """Rigid motion correction; the corrected movie is written block by block.
 
-    result = motion_correct(
-        current_movie(ctx, source), **ctx.params("motion", ("enabled",)), **ctx.hooks
-    )
-    bin_path = _save_movie(ctx, MOTION_MOVIE, result.movie)
+    With a client, the shifts are measured and applied chunk by chunk on the cluster.
+    """
+    movie = current_movie(ctx, source)
+    params = ctx.params("motion", ("enabled",))
+    if ctx.client is not None and is_dask_array(movie):
+        from ._chunked import motion_correct_on_cluster
+
+        result = motion_correct_on_cluster(ctx.client, movie, **params, **ctx.hooks)
+    else:
+        from ..core.registration import motion_correct
+
+        done = motion_correct(movie, **params, **ctx.hooks)
+        result = {k: getattr(done, k) for k in ("movie", "shifts", "template",
+                                                "peak_correlation", "valid_box")}  # fmt: skip
+    bin_path = _save_movie(ctx, MOTION_MOVIE, result["movie"])
     shifts = save_npz(
         ctx.out_dir / MOTION_SHIFTS,
-        shifts=result.shifts,
-        template=host(result.template),
-        peak_correlation=result.peak_correlation,
-        valid_box=np.asarray(result.valid_box),
+        shifts=result["shifts"],
+        template=host(result["template"]),
+        peak_correlation=result["peak_correlation"],
+        valid_box=np.asarray(result["valid_box"]),
     )
     return [bin_path, bin_path.with_suffix(".json"), shifts]
 

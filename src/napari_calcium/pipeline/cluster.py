@@ -203,8 +203,13 @@ def _run_one(
     overwrite: bool,
     progress: Callable[..., Any] | bool | None = None,
     token: str | None = None,
+    client: Any = None,
 ) -> BatchItem:
-    """One recording; every ``Exception`` becomes a failed item (also on a worker)."""
+    """One recording; every ``Exception`` becomes a failed item (also on a worker).
+
+    `token`: this runs as a cluster task; `client`: this runs here, its per-frame steps on the
+    client's workers.
+    """
     from .steps import run_pipeline
 
     should_stop = None
@@ -229,6 +234,7 @@ def _run_one(
                 progress=progress,
                 should_stop=should_stop,
                 overwrite=overwrite,
+                client=client,
             )
     except Exception as exc:  # reported in the item; the batch goes on
         return BatchItem(
@@ -402,8 +408,10 @@ def run_batch(
         ``distributed.LocalCluster`` of `workers` processes (one thread each), closed at the
         end. Any other string: the address of a running dask scheduler
         (``tcp://host:8786``). A ``distributed.Client`` (or cluster object) is used as is and
-        left open. On a cluster each recording is one task; the workers must see the same
-        paths.
+        left open. On a cluster each recording is one task, except a single recording, which
+        runs here with its per-frame steps (motion correction, filter) chunked across the
+        workers (see :func:`~napari_calcium.pipeline.run_pipeline`'s `client`); the workers
+        must see the same paths.
     workers : int
         Worker processes of the "local" cluster (default 2).
     memory_limit : str, float, int or None
@@ -412,7 +420,8 @@ def run_batch(
     overwrite : bool
         Recompute every step (see :func:`~napari_calcium.pipeline.run_pipeline`).
     progress : callable or bool, optional
-        tqdm-like factory for the movie-level steps; used only without a scheduler.
+        tqdm-like factory for the movie-level steps; used without a scheduler, and for a
+        single recording on a cluster.
     on_done : callable, optional
         Called with each :class:`BatchItem` as its recording finishes (in completion order on
         a cluster).
@@ -449,5 +458,11 @@ def run_batch(
                 on_done(item)
         return results
     with _client(scheduler, workers, memory_limit) as client:
+        if len(pairs) == 1:  # one movie: its per-frame steps chunked across the workers
+            ((inp, out),) = pairs
+            item = _run_one(inp, out, config, overwrite, progress, client=client)
+            if on_done is not None:
+                on_done(item)
+            return [item]
         items = _run_on_cluster(client, pairs, config, overwrite, on_done)
     return [items[inp] for inp, _ in pairs]

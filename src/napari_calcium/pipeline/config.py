@@ -104,6 +104,7 @@ class RoisConfig:
     max_compactness: float = _positive(1.6)
     bin_s: float = _positive(0.1)
     max_binned_frames: int = _positive(1000)
+    binned_memory_mib: float | None = _positive(256.0, allow_zero=True)  # None: in RAM
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,7 @@ def run_pipeline(
     progress: Callable[..., Any] | bool | None = None,
     should_stop: Callable[[], bool] | None = None,
     overwrite: bool = False,
+    client: Any = None,
 ) -> PipelineRun:
     """Run the pipeline on one recording, resuming what an earlier run already did.
 
@@ -210,6 +211,10 @@ def run_pipeline(
     overwrite : bool
         Recompute every step, and allow writing into a folder that holds other files or the
         results of another recording.
+    client : distributed.Client, optional
+        Run the per-frame steps (motion correction, filter) of this one movie chunk by chunk on
+        the client's workers, which must see the input and `out_dir` at the same paths; the
+        results are the same as without it. The other steps run in this process.
 
     Returns
     -------
@@ -236,7 +241,9 @@ def run_pipeline(
     movie_source = sf.movie_file(config)
     record["movie"] = movie_source or str(input_path)
     write_provenance(out, record)
-    ctx = sf.Context(input_path, out, config, progress=progress, should_stop=should_stop)
+    ctx = sf.Context(
+        input_path, out, config, progress=progress, should_stop=should_stop, client=client
+    )
     keys: dict[str, str] = {}
     done: list[StepRecord] = []
     for name, func in STEPS.items():

@@ -160,6 +160,9 @@ def _solve(y, rate, method, td, tr, lam, s_min, noise) -> tuple:
         smin = S_MIN_NOISE_SD * noise
     else:
         smin = _per_roi(s_min, n, "s_min", low=0.0, strict=False)
+    if n == 0:  # no ROIs (e.g. none detected): empty results, after checking the options
+        empty = np.zeros(0)
+        return np.zeros_like(y), np.zeros_like(y), empty, empty
     if method == "fista":
         if np.any(smin > 0):
             raise ParameterError("s_min applies to the OASIS methods only (FISTA has λ)")

@@ -103,6 +103,8 @@ def noise_sigma_psd(
         raise ParameterError(f"method must be one of {NOISE_METHODS}; got {method!r}")
     if isinstance(nperseg, bool) or int(nperseg) != nperseg or nperseg < 8:
         raise ParameterError(f"nperseg must be an integer >= 8; got {nperseg!r}")
+    if rows.shape[0] == 0:  # no ROIs: nothing to estimate
+        return np.zeros(0)
     seg = min(int(nperseg), rows.shape[1])
     # mean-removed float32 rows, segments without overlap and without a per-segment detrend:
     # the band is far from DC, and this is 3-4x faster than scipy's defaults on long traces
