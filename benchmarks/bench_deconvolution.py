@@ -34,13 +34,13 @@ import numpy as np
 from scipy.signal import lfilter
 
 from _harness import Row, optional_import, skipped_row, time_call
-from napari_calcium.core.deconvolution.api import _fista_scale, deconvolve
-from napari_calcium.core.deconvolution.constrained import oasis_constrained_batch
-from napari_calcium.core.deconvolution.evaluation import smoothed_correlation
-from napari_calcium.core.deconvolution.fista import fista_deconvolve
-from napari_calcium.core.deconvolution.kernels import tau_to_ar2
-from napari_calcium.core.deconvolution.oasis import oasis_ar1_batch
-from napari_calcium.core.deconvolution.oasis_ar2 import oasis_ar2_batch
+from napari_calcium.core.spikes.deconvolution.api import _fista_scale, deconvolve
+from napari_calcium.core.spikes.deconvolution.constrained import oasis_constrained_batch
+from napari_calcium.core.spikes.deconvolution.evaluation import smoothed_correlation
+from napari_calcium.core.spikes.deconvolution.fista import fista_deconvolve
+from napari_calcium.core.spikes.deconvolution.kernels import tau_to_ar2
+from napari_calcium.core.spikes.deconvolution.oasis import oasis_ar1_batch
+from napari_calcium.core.spikes.deconvolution.oasis_ar2 import oasis_ar2_batch
 
 IMPLEMENTATION = "napari-calcium"
 EXTRA_PACKAGES = ("suite2p", "oasis-deconv", "calab")

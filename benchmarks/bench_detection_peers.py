@@ -50,10 +50,10 @@ from typing import Any
 import numpy as np
 
 from _harness import Row, Timing, optional_import, skipped_row, time_call
-from napari_calcium.core.detection import detect_rois
-from napari_calcium.core.matching import detection_scores
-from napari_calcium.core.rois import RoiSet
-from napari_calcium.core.synthetic import simulate_recording
+from napari_calcium.core.rois.detection.detect import detect_rois
+from napari_calcium.core.rois.matching import detection_scores
+from napari_calcium.core.rois.roiset import RoiSet
+from napari_calcium.core.synthetic.recording import simulate_recording
 
 IMPLEMENTATION = "napari-calcium"
 EXTRA_PACKAGES = ("suite2p",)

@@ -13,7 +13,7 @@ Rows, per task, napari-calcium beside its peers where they import (bench venv):
 * standardized noise ν of the calscipy dF/F: ours vs CalSciPy ``calculate_standardized_noise``.
 
 The notes give each method's F0 error on drifting synthetic traces with known F0
-(:func:`napari_calcium.core.baseline.simulate_drifting_traces`, 100 ROIs x 10 min at 30 Hz):
+(:func:`napari_calcium.core.traces.baseline.simulate_drifting_traces`, 100 ROIs x 10 min at 30 Hz):
 median over ROIs of mean |F0_est - F0| / F0.
 
 Each peer row also notes its **agreement** with the matching :func:`compute_dff` variant on the
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from _harness import Row, optional_import, skipped_row, time_call
-from napari_calcium.core import baseline as B
-from napari_calcium.core.dff import compute_dff, standardized_noise
+from napari_calcium.core.traces import baseline as B
+from napari_calcium.core.traces.dff import compute_dff, standardized_noise
 
 IMPLEMENTATION = "napari-calcium"
 FS = 30.0

@@ -28,8 +28,8 @@ import scipy.sparse as sp
 
 from _harness import Row, optional_import, skipped_row, time_call
 from bench_masks import make_rois
-from napari_calcium.core.extraction import extract_traces
-from napari_calcium.core.neuropil import extraction_masks
+from napari_calcium.core.rois.neuropil import extraction_masks
+from napari_calcium.core.traces.extraction import extract_traces
 
 IMPLEMENTATION = "napari-calcium"
 EXTRA_PACKAGES = ("suite2p", "torch")

@@ -47,8 +47,8 @@ from _harness import (
     skipped_row,
     time_call,
 )
-from napari_calcium.core.filters import gaussian_filter, median_filter
-from napari_calcium.core.synthetic import simulate_recording
+from napari_calcium.core.movie.filters import gaussian_filter, median_filter
+from napari_calcium.core.synthetic.recording import simulate_recording
 
 NC = "napari-calcium"
 EXTRA_PACKAGES = ("calscipy",)

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from _harness import Row, Timing, optional_import, skipped_row, time_call
-from napari_calcium.core.neuropil import cell_pixel_map, extraction_masks
-from napari_calcium.core.rois import RoiSet
+from napari_calcium.core.rois.neuropil import cell_pixel_map, extraction_masks
+from napari_calcium.core.rois.roiset import RoiSet
 
 IMPLEMENTATION = "napari-calcium"
 EXTRA_PACKAGES = ("suite2p",)

@@ -135,7 +135,7 @@ def child_main(movie: str, out_dir: str, config_json: str) -> dict[str, Any]:
         RSS of this process), ``n_rois`` and ``seconds``.
     """
     from napari_calcium import run_pipeline
-    from napari_calcium.core import detection, extraction, projections, registration  # noqa: F401
+    from napari_calcium.core.movie.motion import rigid as registration  # noqa: F401
     from napari_calcium.pipeline import steps
 
     baseline = _rss_bytes()

@@ -35,8 +35,8 @@ FS = 30.0
 
 def _data(n_rois: int, n_frames: int) -> tuple[Any, Any, Any, np.ndarray]:
     import napari_calcium as nc
-    from napari_calcium.core.dff import DffResult
-    from napari_calcium.core.extraction import TraceSet
+    from napari_calcium.core.traces.dff import DffResult
+    from napari_calcium.core.traces.extraction import TraceSet
 
     rng = np.random.default_rng(0)
     F = rng.normal(500, 20, (n_rois, n_frames)).astype(np.float32)

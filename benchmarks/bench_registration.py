@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from _harness import Row, Timing, optional_import, skipped_row, time_call
-from napari_calcium.core.registration import (
+from napari_calcium.core.movie.motion.rigid import (
     apply_shifts,
     build_template,
     estimate_shifts,
     motion_correct,
 )
-from napari_calcium.core.synthetic import simulate_recording
+from napari_calcium.core.synthetic.recording import simulate_recording
 
 IMPLEMENTATION = "napari-calcium"
 EXTRA_PACKAGES = ("scikit-image", "suite2p")

@@ -32,9 +32,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from _harness import Row, optional_import, skipped_row, time_call
-from napari_calcium.core.deconvolution.api import deconvolve
-from napari_calcium.core.deconvolution.evaluation import spikefinder_correlation
-from napari_calcium.core.deconvolution.oasis import oasis_ar1_batch
+from napari_calcium.core.spikes.deconvolution.api import deconvolve
+from napari_calcium.core.spikes.deconvolution.evaluation import spikefinder_correlation
+from napari_calcium.core.spikes.deconvolution.oasis import oasis_ar1_batch
 
 EXTRA_PACKAGES = ("suite2p", "oasis-deconv", "calab")
 IMPLEMENTATION = "napari-calcium"

@@ -1,6 +1,6 @@
 """How the two free parameters of ``deconvolve``'s activity were fitted, and cross-validated.
 
-The calibrated activity (:mod:`napari_calcium.core.deconvolution.activity`) has two free
+The calibrated activity (:mod:`napari_calcium.core.spikes.deconvolution.activity`) has two free
 parameters: the smallest smoothing σ (``DEFAULT_MIN_SIGMA_S``) and the compression exponent
 (``DEFAULT_EXPONENT``). They are chosen on the spikefinder training datasets 4, 5 and 6 from a grid
 (σ 0.02-0.08 s × exponent 0.5 / 0.75 / 1) by the mean over datasets of the per-dataset mean
@@ -26,14 +26,14 @@ import numpy as np
 
 from _harness import Row, skipped_row, time_call
 from bench_spikefinder import DATASETS, FS, data_dir, load_dataset
-from napari_calcium.core.deconvolution.activity import (
+from napari_calcium.core.spikes.deconvolution.activity import (
     DEFAULT_EXPONENT,
     DEFAULT_MIN_SIGMA_S,
     effective_bandwidth_hz,
     smooth_activity,
 )
-from napari_calcium.core.deconvolution.api import deconvolve
-from napari_calcium.core.deconvolution.evaluation import spikefinder_correlation
+from napari_calcium.core.spikes.deconvolution.api import deconvolve
+from napari_calcium.core.spikes.deconvolution.evaluation import spikefinder_correlation
 
 IMPLEMENTATION = "napari-calcium"
 SIGMAS_S = (0.02, 0.03, 0.04, 0.06, 0.08)

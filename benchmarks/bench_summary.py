@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from _harness import Row, Timing, time_call
-from napari_calcium.core._summary_stats import CorrStats
 from napari_calcium.core.chunking import iter_frame_blocks
-from napari_calcium.core.projections import (
+from napari_calcium.core.movie._summary_stats import CorrStats
+from napari_calcium.core.movie.projections import (
     correlation_image,
     correlation_pnr,
     pnr_image,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from _harness import MiB, Row, Timing, time_call
-from napari_calcium.core.synthetic import simulate_recording
+from napari_calcium.core.synthetic.recording import simulate_recording
 
 IMPLEMENTATION = "napari-calcium"
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from _harness import Row, Timing, optional_import, skipped_row, time_call
-from napari_calcium.core.trace_processing import (
+from napari_calcium.core.traces.processing import (
     bandpass,
     bandpass_kernel,
     detrend_polynomial,

@@ -53,7 +53,7 @@ def _progress_factory(quiet: bool):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .core.synthetic import simulate_recording
+    from .core.synthetic.recording import simulate_recording
     from .io.groundtruth import save_ground_truth
 
     out = Path(args.outdir)
@@ -80,7 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     truth, meta = rec.truth, rec.metadata
     if args.bruker:
-        from .io.bruker_write import write_prairieview as write
+        from .io.bruker.write import write_prairieview as write
     else:
         from .io.tiff import write_tiff_stack as write
     movie_path = write(

@@ -77,14 +77,16 @@ import fuzz_inputs as fz
 import numpy as np
 import pytest
 import tifffile
+from bruker_helpers import pv_xml
 from fuzz_inputs import Case
-from test_bruker_helpers import pv_xml
 
 from napari_calcium._napari import _reader
-from napari_calcium.core.synthetic import GroundTruth
+from napari_calcium.core.synthetic.recording import GroundTruth
 from napari_calcium.errors import NapariCalciumError
-from napari_calcium.io import binary, bruker, bruker_stack, groundtruth, suite2p_binary, tiff
+from napari_calcium.io import binary, groundtruth, suite2p_binary, tiff
 from napari_calcium.io import open as open_mod
+from napari_calcium.io.bruker import series as bruker
+from napari_calcium.io.bruker import stack as bruker_stack
 from napari_calcium.io.metadata import Recording
 
 SEED = 20_250_601

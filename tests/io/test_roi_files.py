@@ -15,7 +15,7 @@ import roifile
 import tifffile
 
 from conftest import shared_data
-from napari_calcium.core.rois import RoiSet
+from napari_calcium.core.rois.roiset import RoiSet
 from napari_calcium.errors import OutputExistsError, ParameterError, RecordingError
 from napari_calcium.io.roi_files import load_rois, save_rois
 

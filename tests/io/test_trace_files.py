@@ -11,8 +11,8 @@ import pytest
 import scipy
 
 import napari_calcium as nc
-from napari_calcium.core.extraction import TraceSet
-from napari_calcium.core.rois import RoiSet
+from napari_calcium.core.rois.roiset import RoiSet
+from napari_calcium.core.traces.extraction import TraceSet
 from napari_calcium.errors import (
     OutputExistsError,
     ParameterError,
@@ -327,7 +327,7 @@ def test_nwb_without_pynwb_says_how_to_install(tmp_path, scene, monkeypatch):
 # ------------------------------------------------------------------------------- spikes
 @pytest.fixture(scope="module")
 def spikes(scene):
-    from napari_calcium.core.deconvolution.api import deconvolve
+    from napari_calcium.core.spikes.deconvolution.api import deconvolve
 
     _, _, ts, dff = scene
     return deconvolve(dff.dff, frame_rate_hz=30, ids=ts.ids)

@@ -21,7 +21,7 @@ import textwrap
 import pytest
 
 from napari_calcium.core.chunking import DEFAULT_BLOCK_BYTES
-from napari_calcium.core.detection import DEFAULT_BINNED_MEMORY_MIB
+from napari_calcium.core.rois.detection.detect import DEFAULT_BINNED_MEMORY_MIB
 
 MiB = 2**20
 #: how many 64 MiB blocks a step may hold at once (a block read, dask's chunks of it, float64

@@ -8,7 +8,7 @@ from qtpy.QtCore import QPointF, Qt
 
 from conftest import add_movie, add_rois, simulate_traces
 from napari_calcium._napari.widgets.raster import SpikeRasterWidget
-from napari_calcium.core.deconvolution.api import deconvolve
+from napari_calcium.core.spikes.deconvolution.api import deconvolve
 
 pytestmark = pytest.mark.gui
 

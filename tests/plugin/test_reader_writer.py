@@ -10,7 +10,7 @@ from conftest import FOUR_PLANE, ONE_PLANE, shared_data
 from napari_calcium._napari._reader import get_reader
 from napari_calcium._napari._writer import write_binary, write_tiff
 from napari_calcium.errors import RecordingError
-from napari_calcium.io import bruker_stack
+from napari_calcium.io.bruker import stack as bruker_stack
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ def test_missing_dff_and_missing_traces(viewer, data, qtbot):
 
 # ----------------------------------------------------------------------------- spike inference
 def _spikes(traces, dff):
-    from napari_calcium.core.deconvolution.api import deconvolve
+    from napari_calcium.core.spikes.deconvolution.api import deconvolve
 
     return deconvolve(dff.dff, frame_rate_hz=FS, ids=traces.ids, tau_decay_s=None)
 

@@ -75,7 +75,7 @@ def test_save_npz_csv_and_nwb_from_the_roi_layer(labels, tmp_path):
 
 
 def test_stored_spikes_are_saved_with_the_traces(labels, tmp_path):
-    from napari_calcium.core.deconvolution.api import deconvolve
+    from napari_calcium.core.spikes.deconvolution.api import deconvolve
 
     viewer, layer = labels
     meta = layer.metadata["napari_calcium"]

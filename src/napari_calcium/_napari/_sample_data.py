@@ -27,7 +27,7 @@ def synthetic_two_photon() -> list[tuple]:
         with the ground-truth somata. The full :class:`~napari_calcium.GroundTruth` (spikes,
         calcium, neuropil, ...) is in ``layer.metadata["napari_calcium"]["truth"]``.
     """
-    from ..core.synthetic import simulate_recording
+    from ..core.synthetic.recording import simulate_recording
 
     rec = simulate_recording(**SAMPLE_PARAMETERS)
     meta = {**rec.metadata, "truth": rec.truth, "simulation": dict(SAMPLE_PARAMETERS)}

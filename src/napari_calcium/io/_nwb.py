@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.deconvolution.result import DeconvolutionResult
-from ..core.dff import DffResult
-from ..core.extraction import TraceSet
-from ..core.rois import RoiSet
+from ..core.rois.roiset import RoiSet
+from ..core.spikes.deconvolution.result import DeconvolutionResult
+from ..core.traces.dff import DffResult
+from ..core.traces.extraction import TraceSet
 from ..errors import BackendError, ParameterError, ShapeError
 from ._atomic import atomic_output
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.deconvolution.result import DeconvolutionResult
+from ..core.spikes.deconvolution.result import DeconvolutionResult
 from ..errors import ParameterError, ShapeError
 from ._serial import host, jsonable
 

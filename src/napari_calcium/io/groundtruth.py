@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from ..core.synthetic import GroundTruth
+from ..core.synthetic.recording import GroundTruth
 from ..errors import RecordingError
 from ._atomic import atomic_output
 

@@ -61,7 +61,7 @@ def sniff_format(path: str | os.PathLike) -> str | None:
     try:
         p = Path(path)
         if p.is_dir():
-            from .bruker_stack import is_bruker_folder
+            from .bruker.stack import is_bruker_folder
 
             if is_bruker_folder(p):
                 return "bruker"
@@ -135,7 +135,7 @@ def open_recording(path: str | os.PathLike, *, format: str | None = None, **kwar
                 "(for suite2p's data.bin pass format='suite2p', allow_pickle=True)",
             )
     if format == "bruker":
-        from .bruker_stack import open_bruker
+        from .bruker.stack import open_bruker
 
         return open_bruker(p, **kwargs)
     if format == "binary":

@@ -1,4 +1,4 @@
-"""Read and write ROI files as :class:`~napari_calcium.core.rois.RoiSet`.
+"""Read and write ROI files as :class:`~napari_calcium.core.rois.roiset.RoiSet`.
 
 :func:`load_rois` recognises, from the path:
 
@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.roi_formats import rois_from_shapes
-from ..core.rois import RoiSet, check_image_shape
+from ..core.rois.formats import rois_from_shapes
+from ..core.rois.roiset import RoiSet, check_image_shape
 from ..errors import ParameterError, RecordingError
 from ._atomic import atomic_output
 

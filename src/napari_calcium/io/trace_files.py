@@ -1,8 +1,8 @@
 """Export traces exactly as stored: NPZ, CSV and a JSON sidecar (NWB in :mod:`._nwb`).
 
-:func:`save_traces` writes the arrays of a :class:`~napari_calcium.core.extraction.TraceSet`
-(and of a :class:`~napari_calcium.core.dff.DffResult` and a
-:class:`~napari_calcium.core.deconvolution.result.DeconvolutionResult`) **unchanged**: no
+:func:`save_traces` writes the arrays of a :class:`~napari_calcium.core.traces.extraction.TraceSet`
+(and of a :class:`~napari_calcium.core.traces.dff.DffResult` and a
+:class:`~napari_calcium.core.spikes.deconvolution.result.DeconvolutionResult`) **unchanged**: no
 display scaling, smoothing, offset or percentage is ever applied, and the sidecar says so
 (``"transform": "none"``). suite2p's GUI exported display-transformed values that users then
 compared with ``F.npy``; this module never does.
@@ -46,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.deconvolution.result import DeconvolutionResult
-from ..core.dff import DffResult
-from ..core.extraction import TraceSet
-from ..core.rois import RoiSet
+from ..core.rois.roiset import RoiSet
+from ..core.spikes.deconvolution.result import DeconvolutionResult
+from ..core.traces.dff import DffResult
+from ..core.traces.extraction import TraceSet
 from ..errors import OutputExistsError, ParameterError, RecordingError, ShapeError
 from ._atomic import atomic_output
 from ._serial import host, jsonable, sha256, versions
@@ -295,7 +295,7 @@ def save_traces(
         The ROIs of `traces` (same ids, same order); their table summary (ids, areas,
         centroids) goes into the sidecar.
     spikes : DeconvolutionResult, optional
-        From :func:`~napari_calcium.core.deconvolution.api.deconvolve` on these traces (same
+        From :func:`~napari_calcium.core.spikes.deconvolution.api.deconvolve` on these traces (same
         ids, same order): adds ``deconv_c``, ``deconv_s``, ``deconv_activity`` and
         ``deconv_baseline``, and its per-ROI λ, τ and noise, method and parameters.
     spikes_input : str, optional

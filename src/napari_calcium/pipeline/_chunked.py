@@ -6,8 +6,8 @@ per-frame steps run as one dask task per chunk of whole frames on the cluster's 
 
 * motion correction: the template is built here from its sample of frames (a few hundred
   frames at most); each worker measures the shifts of its chunk against it
-  (:func:`~napari_calcium.core.registration.estimate_shifts`); the shifts are referred to the
-  median position here (:func:`~napari_calcium.core.registration.recentre_shifts`, exactly as
+  (:func:`~napari_calcium.core.movie.motion.rigid.estimate_shifts`); the shifts are referred to the
+  median position here (:func:`~napari_calcium.core.movie.motion.rigid.recentre_shifts`, exactly as
   :func:`~napari_calcium.motion_correct` does), and the workers apply them chunk by chunk;
 * the median / Gaussian filter: the lazy filter of the core (chunks read with their temporal
   overlap) computed chunk by chunk on the workers.
@@ -149,7 +149,7 @@ def store_on_cluster(
 
 def _estimate_chunk(block: Any, template: np.ndarray, options: dict[str, Any]) -> np.ndarray:
     """On a worker: shifts (dy, dx) and peak correlation of each frame, as (frames, 3)."""
-    from ..core.registration import estimate_shifts
+    from ..core.movie.motion.rigid import estimate_shifts
 
     est = estimate_shifts(np.asarray(block), template, **options)
     return np.column_stack([est.shifts, est.peak_correlation.astype(np.float64)])
@@ -181,7 +181,7 @@ def motion_correct_on_cluster(
         tqdm-like factory and cancel poll (between chunks).
     **estimation
         ``max_shift_px``, ``upsample_factor``, ``highpass_sigma_px``, ``smooth_sigma_px``,
-        ``whitening`` (see :func:`~napari_calcium.core.registration.estimate_shifts`).
+        ``whitening`` (see :func:`~napari_calcium.core.movie.motion.rigid.estimate_shifts`).
 
     Returns
     -------
@@ -192,8 +192,8 @@ def motion_correct_on_cluster(
         :func:`~napari_calcium.motion_correct`'s result for the same movie.
     """
     from ..core._backend import to_host
-    from ..core._registration_impl import valid_box
-    from ..core.registration import apply_shifts, build_template, recentre_shifts
+    from ..core.movie.motion._machinery import valid_box
+    from ..core.movie.motion.rigid import apply_shifts, build_template, recentre_shifts
 
     unknown = set(estimation) - set(_ESTIMATION_KEYS)
     if unknown:

@@ -195,7 +195,7 @@ def step_motion(ctx: Context, source: str | None) -> list[Path]:
 
         result = motion_correct_on_cluster(ctx.client, movie, **params, **ctx.hooks)
     else:
-        from ..core.registration import motion_correct
+        from ..core.movie.motion.rigid import motion_correct
 
         done = motion_correct(movie, **params, **ctx.hooks)
         result = {k: getattr(done, k) for k in ("movie", "shifts", "template",
@@ -213,7 +213,7 @@ def step_motion(ctx: Context, source: str | None) -> list[Path]:
 
 def step_filter(ctx: Context, source: str | None) -> list[Path]:
     """Median or Gaussian filter (lazy per block), written as a binary movie."""
-    from ..core.filters import gaussian_filter, median_filter
+    from ..core.movie.filters import gaussian_filter, median_filter
 
     cfg = ctx.config.filter
     movie = current_movie(ctx, source)
@@ -228,7 +228,7 @@ def step_filter(ctx: Context, source: str | None) -> list[Path]:
 
 def step_summary(ctx: Context, source: str | None) -> list[Path]:
     """Projections (and local correlation / PNR images), one pass each over the movie."""
-    from ..core.projections import correlation_pnr, projections
+    from ..core.movie.projections import correlation_pnr, projections
 
     cfg = ctx.config.summary
     movie = current_movie(ctx, source)
@@ -250,7 +250,7 @@ def step_rois(ctx: Context, source: str | None) -> list[Path]:
     if cfg.method == "file":
         rois = load_rois(cfg.path, shape=tuple(movie.shape[-2:]), allow_pickle=cfg.allow_pickle)
     else:
-        from ..core.detection import detect_rois
+        from ..core.rois.detection.detect import detect_rois
 
         kwargs = ctx.params("rois", ("method", "path", "allow_pickle"))
         rois = detect_rois(
@@ -272,7 +272,7 @@ def _save_traces(ctx: Context, name: str, traces: Any, **kwargs: Any) -> list[Pa
 
 def step_extract(ctx: Context, source: str | None) -> list[Path]:
     """Cell and neuropil traces from the movie and the saved ROIs."""
-    from ..core.extraction import extract_traces
+    from ..core.traces.extraction import extract_traces
     from ..io.roi_files import load_rois
 
     movie = current_movie(ctx, source)
@@ -285,7 +285,7 @@ def step_extract(ctx: Context, source: str | None) -> list[Path]:
 
 def step_dff(ctx: Context, source: str | None) -> list[Path]:
     """dF/F of the neuropil-corrected traces."""
-    from ..core.dff import compute_dff
+    from ..core.traces.dff import compute_dff
     from ..io.trace_files import load_traces
 
     traces = load_traces(ctx.out_dir / EXTRACT)[0]
@@ -295,7 +295,7 @@ def step_dff(ctx: Context, source: str | None) -> list[Path]:
 
 def step_deconvolve(ctx: Context, source: str | None) -> list[Path]:
     """Spike inference on dF/F (or the corrected traces)."""
-    from ..core.deconvolution.api import deconvolve
+    from ..core.spikes.deconvolution.api import deconvolve
     from ..io.trace_files import load_traces
 
     traces, dff, _ = load_traces(ctx.out_dir / DFF)
@@ -308,7 +308,7 @@ def step_deconvolve(ctx: Context, source: str | None) -> list[Path]:
 
 def step_events(ctx: Context, source: str | None) -> list[Path]:
     """Calcium events per ROI from dF/F (frame indices), saved as ``events.npz``."""
-    from ..core.events import identify_events
+    from ..core.spikes.events import identify_events
     from ..io.trace_files import load_traces
 
     traces, dff, _ = load_traces(ctx.out_dir / DFF)

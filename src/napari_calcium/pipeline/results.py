@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.deconvolution.result import DeconvolutionResult
-from ..core.dff import DffResult
-from ..core.extraction import TraceSet
-from ..core.rois import RoiSet
+from ..core.rois.roiset import RoiSet
+from ..core.spikes.deconvolution.result import DeconvolutionResult
+from ..core.traces.dff import DffResult
+from ..core.traces.extraction import TraceSet
 from ..errors import RecordingError
 from . import _stepfuncs as sf
 from .provenance import PROVENANCE_FILE, read_provenance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox
 
-from ...core import filters
+from ...core.movie import filters
 from ._base import StepWidget
 
 FILTERS = ("median", "gaussian", "uniform")

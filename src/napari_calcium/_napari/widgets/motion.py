@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox
 
-from ...core import registration
+from ...core.movie.motion import rigid as registration
 from ._base import StepWidget
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox
 
-from ...core import detrend, reshape
+from ...core.movie import detrend, reshape
 from ...errors import ParameterError
 from ._base import StepWidget
 

@@ -2,7 +2,7 @@
 
 Each is a thin front-end: it reads layers, calls the core function (in a background worker
 when it can take a while) and adds the result as a Labels layer whose ``features`` table has one
-row per ROI and whose metadata keeps the full :class:`~napari_calcium.core.rois.RoiSet`.
+row per ROI and whose metadata keeps the full :class:`~napari_calcium.core.rois.roiset.RoiSet`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, LineEdit, SpinBox
 from napari.layers import Layer
 
-from ...core.rois import RoiSet
+from ...core.rois.roiset import RoiSet
 from ...errors import NapariCalciumError
 from .._layers import METADATA_KEY
 from .._rois import rois_from_labels_layer, rois_from_shapes_layer, rois_labels_kwargs
@@ -99,7 +99,8 @@ class DetectRoisWidget(StepWidget):
         min_r = self.min_r.value if self.min_r.value > -1.0 else None
 
         def run(movie, *, progress=None, should_stop=None):
-            from ...core import detection, quality
+            from ...core.rois import quality
+            from ...core.rois.detection import detect as detection
 
             rois = detection.detect_rois(
                 movie, **kwargs, progress=progress, should_stop=should_stop
@@ -216,7 +217,7 @@ class NeuropilWidget(_LayerPickers):
         settings = self._settings()
 
         def run(rois, *, progress=None, should_stop=None):
-            from ...core import neuropil
+            from ...core.rois import neuropil
 
             masks = neuropil.neuropil_masks(rois, **settings)
             return masks, neuropil.neuropil_label_preview(rois, masks)
@@ -288,7 +289,7 @@ class MatchSessionsWidget(_LayerPickers):
         tb = None if self.image_b.value is None else np.asarray(self.image_b.value.data)
         kwargs = {"align": bool(self.align.value) and ta is not None and tb is not None,
                   "threshold": float(self.threshold.value)}  # fmt: skip
-        from ...core import sessions
+        from ...core.rois import sessions
 
         def run(a, b, *, progress=None, should_stop=None):
             # one alignment and one assignment: quick, no blocks to report or stop between

@@ -2,7 +2,7 @@
 
 Both read the traces stored with a ROI Labels layer by "Extract traces" / "dF/F" and store their
 result with the same layer, in ``layer.metadata["napari_calcium"]``: ``"spikes"`` (a
-:class:`~napari_calcium.core.deconvolution.result.DeconvolutionResult`, with ``"spikes_source"``
+:class:`~napari_calcium.core.spikes.deconvolution.result.DeconvolutionResult`, with ``"spikes_source"``
 naming the traces it was computed from: ``"dff"`` or ``"corrected"``) and ``"events"``. Per-ROI
 scalars go into the layer's ``features`` (``tau_decay_s``, ``spike_rate_hz``, ``deconv_noise``,
 ``event_count``, ``event_rate_hz``). The Deconvolve widget's live preview of the selected ROI is
@@ -18,8 +18,8 @@ import math
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, PushButton
 
-from ...core.deconvolution.api import DECONVOLUTION_METHODS
-from ...core.kinetics import INDICATORS
+from ...core.spikes.deconvolution.api import DECONVOLUTION_METHODS
+from ...core.spikes.indicators import INDICATORS
 from ...errors import NapariCalciumError, OperationCancelled
 from .._layers import METADATA_KEY
 from .rois import _LayerPickers, _layers_of
@@ -202,7 +202,7 @@ class DeconvolveWidget(_LayerPickers):
     # ------------------------------------------------------------------ preview
     def update_preview(self, *_) -> None:
         """Deconvolve the selected ROI only, with the current settings; store it for the plot."""
-        from ...core.deconvolution.api import deconvolve
+        from ...core.spikes.deconvolution.api import deconvolve
 
         if self._quiet:
             return
@@ -250,7 +250,7 @@ class DeconvolveWidget(_LayerPickers):
 
     def estimate_tau(self, *_) -> tuple[float, float] | None:
         """Estimate τ on the selected ROI and put the values into the boxes (then one preview)."""
-        from ...core.deconvolution.api import deconvolve
+        from ...core.spikes.deconvolution.api import deconvolve
 
         layer = self.rois_box.value
         picked = self._selected_row(layer)
@@ -286,7 +286,7 @@ class DeconvolveWidget(_LayerPickers):
         ids = np.asarray(traces.ids)
 
         def run(x, ids, *, progress=None, should_stop=None):
-            from ...core.deconvolution.api import deconvolve
+            from ...core.spikes.deconvolution.api import deconvolve
 
             n = x.shape[0]
             bar = progress(total=n, desc="deconvolve") if progress is not None else None
@@ -377,7 +377,7 @@ class EventsWidget(_LayerPickers):
         kwargs = self.kwargs(rate)
 
         def run(x, *, progress=None, should_stop=None):
-            from ...core.events import event_counts, identify_events
+            from ...core.spikes.events import event_counts, identify_events
 
             if should_stop is not None and should_stop():
                 raise OperationCancelled("event detection cancelled")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox
 
-from ...core import projections
+from ...core.movie import projections
 from ._base import StepWidget
 
 KINDS = ("mean", "max", "min", "median", "std", "range", "correlation", "peak-to-noise")

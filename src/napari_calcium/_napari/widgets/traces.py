@@ -1,8 +1,8 @@
 """Trace widgets: Extract traces (movie + ROI layer) and dF/F (with a preview on the selected ROI).
 
 Results are stored with the ROI Labels layer, in ``layer.metadata["napari_calcium"]``: ``"traces"``
-(a :class:`~napari_calcium.core.extraction.TraceSet`) and ``"dff"`` (a
-:class:`~napari_calcium.core.dff.DffResult`), and per-ROI scalars go into the layer's ``features``
+(a :class:`~napari_calcium.core.traces.extraction.TraceSet`) and ``"dff"`` (a
+:class:`~napari_calcium.core.traces.dff.DffResult`), and per-ROI scalars go into the layer's ``features``
 table (``mean_F``, ``neuropil_coefficient``, ``dff_snr``, ``noise_nu``), so the trace plot and the
 exporters read them from there. The widgets only call the core functions.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox
 
-from ...core.dff import DFF_METHODS
+from ...core.traces.dff import DFF_METHODS
 from ...errors import NapariCalciumError
 from .._layers import METADATA_KEY
 from .._rois import rois_from_labels_layer
@@ -110,7 +110,7 @@ class ExtractTracesWidget(_LayerPickers):
         rate = _frame_rate_hz(movie)
 
         def run(data, rois, *, progress=None, should_stop=None):
-            from ...core.extraction import extract_traces
+            from ...core.traces.extraction import extract_traces
 
             return rois, extract_traces(
                 data, rois, frame_rate_hz=rate, progress=progress, should_stop=should_stop,
@@ -196,7 +196,7 @@ class DffWidget(_LayerPickers):
 
     def update_preview(self, *_) -> None:
         """dF/F of the selected ROI only, with the current settings: baseline, SNR and ν."""
-        from ...core.dff import compute_dff, snr, standardized_noise
+        from ...core.traces.dff import compute_dff, snr, standardized_noise
 
         layer = self.rois_box.value
         traces = None if layer is None else (layer.metadata.get(METADATA_KEY) or {}).get("traces")
@@ -249,7 +249,7 @@ class DffWidget(_LayerPickers):
         source = self._source(traces)
 
         def run(x, *, progress=None, should_stop=None):
-            from ...core.dff import compute_dff, snr, standardized_noise
+            from ...core.traces.dff import compute_dff, snr, standardized_noise
 
             res = compute_dff(x, **kwargs)
             rate = kwargs["frame_rate_hz"]

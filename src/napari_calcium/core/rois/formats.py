@@ -1,0 +1,342 @@
+"""Conversions between :class:`~.rois.RoiSet` and other ROI descriptions held in memory.
+
+- polygons, rectangles and ellipses (napari Shapes, ImageJ ROIs) -> rasterised masks;
+- masks -> outline contours (for a Shapes layer);
+- suite2p ``stat`` dictionaries (``ypix``, ``xpix``, ``lam``, ``overlap`` ...) <-> RoiSet;
+- neurofinder regions (``[{"id", "coordinates": [[row, col], ...]}]``) <-> RoiSet.
+
+Reading and writing the files these come in (``stat.npy``, ``regions.json``, ``RoiSet.zip``,
+Cellpose ``_seg.npy``) lives in :mod:`napari_calcium.io.roi_files`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from skimage.draw import polygon as _fill_polygon
+from skimage.measure import find_contours
+
+from ...errors import ParameterError, ShapeError
+from .roiset import _BUILTIN_COLUMNS, RoiSet
+
+__all__ = [
+    "SHAPE_KINDS",
+    "ellipse_vertices",
+    "rois_from_neurofinder",
+    "rois_from_shapes",
+    "rois_from_suite2p_stat",
+    "rois_to_contours",
+    "rois_to_neurofinder",
+    "rois_to_suite2p_stat",
+]
+
+#: Shape kinds :func:`rois_from_shapes` understands (napari's names).
+SHAPE_KINDS = ("polygon", "rectangle", "ellipse")
+
+# suite2p keys that are recomputed from the masks, or are per-pixel, and so are not carried
+# (suite2p's own ellipse-fit "radius" and "compact" are kept as scores "suite2p_radius" and
+# "suite2p_compact": the neuropil rule sizes its percentile window from suite2p's radius)
+_S2P_RENAME = {"radius": "suite2p_radius", "compact": "suite2p_compact"}
+_S2P_SKIP = frozenset(
+    {
+        "ypix",
+        "xpix",
+        "lam",
+        "overlap",
+        "med",
+        "npix",
+        "neuropil_mask",
+        "soma_crop",
+        "ipix_neuropil",
+        "npix_norm",
+        "npix_norm_no_crop",
+        "npix_soma",
+        "footprint",
+        "aspect_ratio",
+        "ypix_orig",
+        "xpix_orig",
+    }
+)
+
+
+def ellipse_vertices(corners: Any, n_points: int = 64) -> np.ndarray:
+    """Polygon approximating the ellipse inscribed in a (possibly rotated) bounding box.
+
+    Parameters
+    ----------
+    corners : array_like, shape (4, 2)
+        The box corners in order around the box, ``(y, x)`` (napari's ellipse data).
+    n_points : int
+        Number of polygon vertices.
+
+    Returns
+    -------
+    ndarray, shape (n_points, 2)
+        ``(y, x)`` vertices.
+    """
+    c = np.asarray(corners, dtype=np.float64)
+    if c.shape != (4, 2):
+        raise ShapeError(f"an ellipse needs its 4 bounding-box corners (4, 2); got {c.shape}")
+    centre = c.mean(axis=0)
+    u = (c[1] - c[0]) / 2.0
+    v = (c[3] - c[0]) / 2.0
+    t = np.linspace(0.0, 2.0 * np.pi, n_points, endpoint=False)
+    return centre + np.cos(t)[:, None] * u + np.sin(t)[:, None] * v
+
+
+def _rasterise(vertices: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels whose centres lie inside the polygon; a tiny polygon keeps its nearest pixel."""
+    rr, cc = _fill_polygon(vertices[:, 0], vertices[:, 1], shape=shape)
+    if rr.size == 0:
+        y, x = np.round(vertices.mean(axis=0)).astype(int)
+        if 0 <= y < shape[0] and 0 <= x < shape[1]:
+            rr, cc = np.array([y]), np.array([x])
+    return rr, cc
+
+
+def _rasterise_ellipse(
+    corners: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels whose centres lie inside (or on) the ellipse inscribed in a (rotated) box."""
+    centre = corners.mean(axis=0)
+    axes = np.stack([(corners[1] - corners[0]) / 2.0, (corners[3] - corners[0]) / 2.0], axis=1)
+    if abs(np.linalg.det(axes)) < 1e-12:  # degenerate: no area, keep the nearest pixel
+        return _rasterise(corners, shape)
+    reach = np.abs(axes).sum(axis=1)
+    lo = np.maximum(np.floor(centre - reach), 0).astype(int)
+    hi = np.minimum(np.ceil(centre + reach), np.asarray(shape) - 1).astype(int)
+    yy, xx = np.mgrid[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1]
+    pts = np.stack([yy.ravel() - centre[0], xx.ravel() - centre[1]])
+    ab = np.linalg.solve(axes, pts)  # coordinates along the two half-axes
+    inside = (ab**2).sum(axis=0) <= 1.0 + 1e-9
+    rr, cc = yy.ravel()[inside], xx.ravel()[inside]
+    if rr.size == 0:
+        return _rasterise(ellipse_vertices(corners), shape)
+    return rr, cc
+
+
+def rois_from_shapes(
+    shapes: Sequence[Any],
+    shape: Sequence[int],
+    *,
+    kinds: Sequence[str] | str = "polygon",
+    ids: Any = None,
+    source: str = "shapes",
+    pixel_size_um: Any = None,
+) -> RoiSet:
+    """Rasterise polygons, rectangles or ellipses into binary ROIs.
+
+    Parameters
+    ----------
+    shapes : sequence of array_like, each (k, 2)
+        Vertices in pixel coordinates ``(y, x)``; for ellipses and rectangles, the 4 corners of
+        the bounding box as napari stores them.
+    shape : (int, int)
+        Image shape ``(ny, nx)``.
+    kinds : str or sequence of str
+        ``"polygon"``, ``"rectangle"`` or ``"ellipse"``, one for all or one per shape.
+
+    Returns
+    -------
+    RoiSet
+        A pixel belongs to a ROI when its centre lies inside the shape or on its boundary
+        (ellipses are tested analytically, not through a polygon); parts outside the image
+        are clipped. A shape that covers no pixel centre keeps the pixel nearest its centre;
+        one entirely outside the image raises.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown kind or a shape outside the image.
+    """
+    ny, nx = int(shape[0]), int(shape[1])
+    kinds_list = [kinds] * len(shapes) if isinstance(kinds, str) else list(kinds)
+    if len(kinds_list) != len(shapes):
+        raise ParameterError(f"got {len(kinds_list)} kinds for {len(shapes)} shapes")
+    pixels = []
+    for i, (verts, kind) in enumerate(zip(shapes, kinds_list, strict=True)):
+        v = np.asarray(verts, dtype=np.float64)
+        if v.ndim != 2 or v.shape[1] != 2 or v.shape[0] < 3:
+            raise ShapeError(f"shape {i}: expected at least 3 (y, x) vertices; got {v.shape}")
+        if kind == "ellipse":
+            if v.shape != (4, 2):
+                raise ShapeError(f"shape {i}: an ellipse needs its 4 box corners; got {v.shape}")
+            rr, cc = _rasterise_ellipse(v, (ny, nx))
+        elif kind in ("polygon", "rectangle"):
+            rr, cc = _rasterise(v, (ny, nx))
+        else:
+            raise ParameterError(
+                f"shape {i} is a {kind!r}; only {', '.join(SHAPE_KINDS)} enclose an area"
+            )
+        if rr.size == 0:
+            raise ParameterError(f"shape {i} ({kind}) lies outside the {ny}x{nx} image")
+        pixels.append((rr, cc))
+    if not pixels:
+        return RoiSet.empty((ny, nx), pixel_size_um=pixel_size_um)
+    return RoiSet.from_pixels(pixels, (ny, nx), ids=ids, source=source, pixel_size_um=pixel_size_um)
+
+
+def rois_to_contours(rois: RoiSet) -> list[np.ndarray]:
+    """Outline of each ROI as a closed polygon, for a napari Shapes layer.
+
+    Returns
+    -------
+    list of ndarray, each (k, 2)
+        ``(y, x)`` vertices of the longest iso-contour at 0.5 of the ROI's binary mask
+        (the boundary between its pixels and the rest), one per ROI; an empty ROI gives an
+        empty (0, 2) array.
+    """
+    out = []
+    nx = rois.shape[1]
+    for i in range(len(rois)):
+        start, stop = rois.masks.indptr[i], rois.masks.indptr[i + 1]
+        if stop == start:
+            out.append(np.zeros((0, 2)))
+            continue
+        ypix, xpix = np.divmod(rois.masks.indices[start:stop].astype(np.int64), nx)
+        y0, x0 = ypix.min() - 1, xpix.min() - 1
+        box = np.zeros((ypix.max() - y0 + 2, xpix.max() - x0 + 2), np.float32)
+        box[ypix - y0, xpix - x0] = 1.0
+        contours = find_contours(box, 0.5)
+        best = max(contours, key=len)
+        out.append(best + np.array([y0, x0], dtype=np.float64))
+    return out
+
+
+def _scalar(value: Any) -> float | None:
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    return None
+
+
+def rois_from_suite2p_stat(
+    stat: Iterable[Mapping[str, Any]],
+    shape: Sequence[int],
+    *,
+    iscell: Any = None,
+    source: str = "suite2p",
+) -> RoiSet:
+    """ROIs from suite2p's ``stat`` list (Pachitariu et al. 2017).
+
+    Parameters
+    ----------
+    stat : iterable of dict
+        suite2p ROI dictionaries with ``ypix``, ``xpix`` and ``lam``.
+    shape : (int, int)
+        ``(ops["Ly"], ops["Lx"])``.
+    iscell : array_like, shape (n_rois,) or (n_rois, 2), optional
+        suite2p's ``iscell.npy``: first column the classification, second the probability
+        (kept as score ``iscell_prob``).
+
+    Returns
+    -------
+    RoiSet
+        ``lam`` weights as they are (float32); scalar entries of each dict (``skew``, ``std``,
+        ``snr`` ...) become scores, except those recomputed from the masks (``npix``, ``radius``,
+        ``compact``, ``med``).
+    """
+    stat = list(stat)
+    pixels = []
+    score_keys: dict[str, list[float]] = {}
+    for i, s in enumerate(stat):
+        try:
+            ypix, xpix = np.asarray(s["ypix"]), np.asarray(s["xpix"])
+        except (KeyError, TypeError, IndexError):
+            raise ParameterError(f"suite2p stat entry {i} has no 'ypix'/'xpix'") from None
+        lam = s.get("lam") if hasattr(s, "get") else None
+        pixels.append((ypix, xpix, None if lam is None else np.asarray(lam, np.float32)))
+        for key, value in s.items():
+            v = _scalar(value)
+            key = _S2P_RENAME.get(key, key)
+            if v is None or key in _S2P_SKIP or key in _BUILTIN_COLUMNS:
+                continue
+            score_keys.setdefault(key, [np.nan] * len(stat))[i] = v
+    is_cell: Any = True
+    scores = {k: np.asarray(v) for k, v in score_keys.items()}
+    if iscell is not None:
+        arr = np.asarray(iscell, dtype=np.float64)
+        if arr.shape[0] != len(stat):
+            raise ShapeError(f"iscell has {arr.shape[0]} rows for {len(stat)} ROIs")
+        is_cell = arr[:, 0] > 0.5 if arr.ndim == 2 else arr > 0.5
+        if arr.ndim == 2 and arr.shape[1] > 1:
+            scores["iscell_prob"] = arr[:, 1]
+    if not pixels:
+        return RoiSet.empty(shape)
+    return RoiSet.from_pixels(pixels, shape, source=source, is_cell=is_cell, scores=scores)
+
+
+def _overlap_flags(rois: RoiSet) -> np.ndarray:
+    """Per stored pixel: does another ROI also contain it?"""
+    m = rois.masks
+    counts = np.bincount(m.indices, minlength=m.shape[1])
+    return counts[m.indices] > 1
+
+
+def rois_to_suite2p_stat(rois: RoiSet) -> list[dict[str, Any]]:
+    """suite2p ``stat`` dictionaries: ``ypix``, ``xpix``, ``lam``, ``npix``, ``med``,
+    ``radius``, ``compact``, ``overlap``, plus every score.
+
+    Pixels come in row-major order; ``lam`` is float32 as stored, so
+    ``rois_from_suite2p_stat(stat)`` then this function returns the same pixels and weights.
+    """
+    overlap = _overlap_flags(rois)
+    out = []
+    for i in range(len(rois)):
+        ypix, xpix, lam = rois.pixels(i)
+        start, stop = rois.masks.indptr[i], rois.masks.indptr[i + 1]
+        entry: dict[str, Any] = {
+            "ypix": ypix.astype(np.int32),
+            "xpix": xpix.astype(np.int32),
+            "lam": lam.astype(np.float32),
+            "npix": int(ypix.size),
+            "med": [float(np.median(ypix)), float(np.median(xpix))] if ypix.size else [np.nan] * 2,
+            "radius": float(rois.radius[i]),
+            "compact": float(rois.compactness[i]),
+            "overlap": overlap[start:stop].copy(),
+        }
+        for key, values in rois.scores.items():
+            entry[key] = float(values[i])
+        out.append(entry)
+    return out
+
+
+def rois_from_neurofinder(
+    regions: Iterable[Mapping[str, Any]], shape: Sequence[int], *, source: str = "neurofinder"
+) -> RoiSet:
+    """ROIs from neurofinder regions: ``[{"id": int, "coordinates": [[row, col], ...]}]``.
+
+    Coordinates outside the image are an error (crop the regions first). ROI ids are 1..n in
+    file order; the file's own ids are kept as score ``neurofinder_id``.
+    """
+    regions = list(regions)
+    pixels, nf_ids = [], []
+    for i, r in enumerate(regions):
+        try:
+            rc = np.asarray(r["coordinates"])
+        except (KeyError, TypeError):
+            raise ParameterError(f"neurofinder region {i} has no 'coordinates'") from None
+        if rc.size == 0:
+            rc = rc.reshape(0, 2)
+        if rc.ndim != 2 or rc.shape[1] != 2:
+            raise ShapeError(f"neurofinder region {i}: coordinates must be [[row, col], ...]")
+        pixels.append((rc[:, 0], rc[:, 1]))
+        nf_ids.append(float(r.get("id", i)) if hasattr(r, "get") else float(i))
+    if not pixels:
+        return RoiSet.empty(shape)
+    return RoiSet.from_pixels(pixels, shape, source=source, scores={"neurofinder_id": nf_ids})
+
+
+def rois_to_neurofinder(rois: RoiSet) -> list[dict[str, Any]]:
+    """neurofinder regions (``id`` from score ``neurofinder_id`` when present, else the ROI id)."""
+    nf = rois.scores.get("neurofinder_id")
+    out = []
+    for i in range(len(rois)):
+        ypix, xpix, _ = rois.pixels(i)
+        rid = int(nf[i]) if nf is not None and np.isfinite(nf[i]) else int(rois.ids[i])
+        coords = np.stack([ypix, xpix], axis=1).tolist()
+        out.append({"id": rid, "coordinates": coords})
+    return out
