@@ -33,7 +33,9 @@ from typing import Any
 import numpy as np
 from scipy.signal import lfilter
 
-from _harness import Row, optional_import, skipped_row, time_call
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import time_call
 from napari_calcium.core.spikes.deconvolution.api import _fista_scale, deconvolve
 from napari_calcium.core.spikes.deconvolution.constrained import oasis_constrained_batch
 from napari_calcium.core.spikes.deconvolution.evaluation import smoothed_correlation
@@ -203,6 +205,6 @@ def run(quick: bool = False) -> list[Row]:
 if __name__ == "__main__":  # python benchmarks/bench_deconvolution.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

@@ -13,7 +13,7 @@ Rows, per task, napari-calcium beside its peers where they import (bench venv):
 * standardized noise ν of the calscipy dF/F: ours vs CalSciPy ``calculate_standardized_noise``.
 
 The notes give each method's F0 error on drifting synthetic traces with known F0
-(:func:`napari_calcium.core.traces.baseline.simulate_drifting_traces`, 100 ROIs x 10 min at 30 Hz):
+(:func:`napari_calcium.core.synthetic.traces.simulate_drifting_traces`, 100 ROIs x 10 min at 30 Hz):
 median over ROIs of mean |F0_est - F0| / F0.
 
 Each peer row also notes its **agreement** with the matching :func:`compute_dff` variant on the
@@ -30,7 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from _harness import Row, optional_import, skipped_row, time_call
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import time_call
+from napari_calcium.core.synthetic.traces import simulate_drifting_traces
 from napari_calcium.core.traces import baseline as B
 from napari_calcium.core.traces.dff import compute_dff, standardized_noise
 
@@ -72,7 +75,7 @@ def run(quick: bool = False) -> list[Row]:
     repeat = 1 if quick else 3
     x = np.random.default_rng(0).normal(500, 20, size=(n_rois, n_frames)).astype(np.float32)
     x += np.linspace(0, 50, n_frames, dtype=np.float32)
-    f_acc, f0_acc, _ = B.simulate_drifting_traces(100, 18000, frame_rate_hz=FS, seed=1)
+    f_acc, f0_acc, _ = simulate_drifting_traces(100, 18000, frame_rate_hz=FS, seed=1)
     size = f"{n_rois}x{n_frames} float32"
     work = {"Msamples": n_rois * n_frames / 1e6}
     rows: list[Row] = []

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from _harness import Row, optional_import, skipped_row, time_call
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import time_call
 from bench_masks import make_rois
 from napari_calcium.core.rois.neuropil import extraction_masks
 from napari_calcium.core.traces.extraction import extract_traces
@@ -164,6 +166,6 @@ def _dist_version(dist: str) -> str:
 if __name__ == "__main__":  # convenience: python benchmarks/bench_extraction.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

@@ -38,15 +38,10 @@ from typing import Any
 import numpy as np
 import scipy.ndimage as ndi
 
-from _harness import (
-    MiB,
-    Row,
-    Timing,
-    add_relative_notes,
-    optional_import,
-    skipped_row,
-    time_call,
-)
+from _harness.memory import MiB
+from _harness.peers import add_relative_notes, optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import Timing, time_call
 from napari_calcium.core.movie.filters import gaussian_filter, median_filter
 from napari_calcium.core.synthetic.recording import simulate_recording
 
@@ -254,6 +249,6 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--out-of-core":
         _child(json.loads(sys.argv[2]))
     else:  # python benchmarks/bench_filters.py [--quick]
-        from _harness import Table
+        from _harness.results import Table
 
         print(Table(run(quick="--quick" in sys.argv)).render())

@@ -65,15 +65,10 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from _harness import (
-    MiB,
-    Row,
-    Timing,
-    add_relative_notes,
-    optional_import,
-    skipped_row,
-    time_call,
-)
+from _harness.memory import MiB
+from _harness.peers import add_relative_notes, optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import Timing, time_call
 
 EXTRA_PACKAGES = ("calscipy", "opencv-python-headless")
 # CalSciPy reads with cv2, whose libtiff warns about PrairieView's UIC tags; only errors, please

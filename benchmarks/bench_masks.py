@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from _harness import Row, Timing, optional_import, skipped_row, time_call
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import Timing, time_call
 from napari_calcium.core.rois.neuropil import cell_pixel_map, extraction_masks
 from napari_calcium.core.rois.roiset import RoiSet
 
@@ -170,6 +172,6 @@ def _dist_version(dist: str) -> str:
 if __name__ == "__main__":  # convenience: python benchmarks/bench_masks.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

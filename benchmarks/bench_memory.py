@@ -35,7 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _harness import MiB, Row, Timing
+from _harness.memory import MiB
+from _harness.results import Row
+from _harness.timing import Timing
 
 IMPLEMENTATION = "napari-calcium"
 GiB = 2**30
@@ -225,7 +227,7 @@ if __name__ == "__main__":  # python benchmarks/bench_memory.py [--quick] [--tmp
     if len(sys.argv) == 5 and sys.argv[1] == "--child":
         print(json.dumps(child_main(*sys.argv[2:5])))
         sys.exit(0)
-    from _harness import Table
+    from _harness.results import Table
 
     tmp_dir = sys.argv[sys.argv.index("--tmp") + 1] if "--tmp" in sys.argv else None
     print(Table(run(quick="--quick" in sys.argv, tmp_dir=tmp_dir)).render())

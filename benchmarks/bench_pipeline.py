@@ -21,7 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _harness import MiB, Row, RssSampler, Timing, optional_import, skipped_row
+from _harness.memory import MiB, RssSampler
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import Timing
 from napari_calcium import run_batch, run_pipeline, simulate_recording
 from napari_calcium.io.tiff import write_tiff_stack
 from napari_calcium.pipeline.provenance import read_provenance
@@ -157,6 +160,6 @@ def _chunked(movie: Path, out: Path, size: str, work: dict[str, float]) -> list[
 if __name__ == "__main__":  # python benchmarks/bench_pipeline.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from _harness import Row, optional_import, skipped_row, time_call
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import time_call
 
 EXTRA_PACKAGES = ("pyqtgraph", "matplotlib", "napari-matplotlib", "napari")
 GOAL_S = 0.100

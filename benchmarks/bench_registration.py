@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from _harness import Row, Timing, optional_import, skipped_row, time_call
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import Timing, time_call
 from napari_calcium.core.movie.motion.rigid import (
     apply_shifts,
     build_template,
@@ -258,6 +260,6 @@ def _dist_version(name: str) -> str:
 if __name__ == "__main__":  # convenience: python benchmarks/bench_registration.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from _harness import Row, optional_import, skipped_row, time_call
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import time_call
 from napari_calcium.core.spikes.deconvolution.api import deconvolve
 from napari_calcium.core.spikes.deconvolution.evaluation import spikefinder_correlation
 from napari_calcium.core.spikes.deconvolution.oasis import oasis_ar1_batch

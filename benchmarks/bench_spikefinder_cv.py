@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from _harness import Row, skipped_row, time_call
+from _harness.peers import skipped_row
+from _harness.results import Row
+from _harness.timing import time_call
 from bench_spikefinder import DATASETS, FS, data_dir, load_dataset
 from napari_calcium.core.spikes.deconvolution.activity import (
     DEFAULT_EXPONENT,
@@ -128,6 +130,6 @@ def run(quick: bool = False) -> list[Row]:
 if __name__ == "__main__":  # python benchmarks/bench_spikefinder_cv.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

@@ -27,14 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from _harness import Row, Timing, time_call
+from _harness.results import Row
+from _harness.timing import Timing, time_call
 from napari_calcium.core.chunking import iter_frame_blocks
-from napari_calcium.core.movie._summary_stats import CorrStats
-from napari_calcium.core.movie.projections import (
+from napari_calcium.core.movie.projections import project
+from napari_calcium.core.movie.summary_images import (
+    CorrStats,
     correlation_image,
     correlation_pnr,
     pnr_image,
-    project,
 )
 
 IMPLEMENTATION = "napari-calcium"
@@ -168,6 +169,6 @@ def run(quick: bool = False) -> list[Row]:
 if __name__ == "__main__":  # convenience: python benchmarks/bench_summary.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

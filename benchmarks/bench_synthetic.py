@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from _harness import MiB, Row, Timing, time_call
+from _harness.memory import MiB
+from _harness.results import Row
+from _harness.timing import Timing, time_call
 from napari_calcium.core.synthetic.recording import simulate_recording
 
 IMPLEMENTATION = "napari-calcium"
@@ -189,6 +191,6 @@ def run(quick: bool = False) -> list[Row]:
 if __name__ == "__main__":  # convenience: python benchmarks/bench_synthetic.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from _harness import Row, Timing, optional_import, skipped_row, time_call
+from _harness.peers import optional_import, skipped_row
+from _harness.results import Row
+from _harness.timing import Timing, time_call
 from napari_calcium.core.traces.processing import (
     bandpass,
     bandpass_kernel,
@@ -146,6 +148,6 @@ def run(quick: bool = False) -> list[Row]:
 if __name__ == "__main__":  # convenience: python benchmarks/bench_trace_processing.py [--quick]
     import sys
 
-    from _harness import Table
+    from _harness.results import Table
 
     print(Table(run(quick="--quick" in sys.argv)).render())

@@ -8,7 +8,7 @@ Usage, from the repository root::
     python benchmarks/run.py --list
 
 Each ``benchmarks/bench_<name>.py`` exposes ``run(quick: bool) -> list[Row]`` (``Row`` from
-``_harness``) and may set ``EXTRA_PACKAGES`` (a tuple of distribution names, e.g. the peer
+``_harness.results``) and may set ``EXTRA_PACKAGES`` (a tuple of distribution names, e.g. the peer
 libraries it compares with) whose versions then go into the machine header. A module that raises
 is reported as an ``error`` row (traceback on stderr) and the exit status is 1; the other modules
 still run.
@@ -29,7 +29,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # benchmarks/ is not a package: make its siblings importable
     sys.path.insert(0, str(HERE))
 
-from _harness import Row, Table, format_machine_info, machine_info, write_json  # noqa: E402
+from _harness.machine import format_machine_info, machine_info  # noqa: E402
+from _harness.results import Row, Table, write_json  # noqa: E402
 
 PREFIX = "bench_"
 

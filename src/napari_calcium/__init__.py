@@ -24,7 +24,7 @@ _LAZY: dict[str, str] = {
     "simulate_recording": ".core.synthetic.recording",
     "SyntheticRecording": ".core.synthetic.recording",
     "GroundTruth": ".core.synthetic.recording",
-    "INDICATORS": ".core.synthetic.recording",
+    "INDICATORS": ".core.spikes.indicators",
     # compute backend and chunking
     "array_module": ".core._backend",
     "to_host": ".core._backend",
@@ -36,17 +36,17 @@ _LAZY: dict[str, str] = {
     "uniform_filter": ".core.movie.filters",
     "motion_correct": ".core.movie.motion.rigid",
     "estimate_shifts": ".core.movie.motion.rigid",
-    "apply_shifts": ".core.movie.motion.rigid",
-    "build_template": ".core.movie.motion.rigid",
-    "recentre_shifts": ".core.movie.motion.rigid",
+    "apply_shifts": ".core.movie.motion.shifting",
+    "build_template": ".core.movie.motion.template",
+    "recentre_shifts": ".core.movie.motion.shifting",
     "MotionCorrectionResult": ".core.movie.motion.rigid",
     "ShiftEstimate": ".core.movie.motion.rigid",
     "project": ".core.movie.projections",
     "projections": ".core.movie.projections",
-    "correlation_image": ".core.movie.projections",
-    "pnr_image": ".core.movie.projections",
-    "correlation_pnr": ".core.movie.projections",
-    "CorrelationPNR": ".core.movie.projections",
+    "correlation_image": ".core.movie.summary_images",
+    "pnr_image": ".core.movie.summary_images",
+    "correlation_pnr": ".core.movie.summary_images",
+    "CorrelationPNR": ".core.movie.summary_images",
     "bin_frames": ".core.movie.reshape",
     "bin_pixels": ".core.movie.reshape",
     "crop": ".core.movie.reshape",
@@ -179,9 +179,9 @@ _LAZY: dict[str, str] = {
     "load_images": ".io.tiff",
     "save_images": ".io.tiff",
     # CalSciPy-compatible Bruker helpers
-    "determine_imaging_content": ".io.bruker.naming",
-    "generate_bruker_naming_convention": ".io.bruker.naming",
-    "load_bruker_tifs": ".io.bruker.naming",
+    "determine_imaging_content": ".io.bruker.calscipy",
+    "generate_bruker_naming_convention": ".io.bruker.calscipy",
+    "load_bruker_tifs": ".io.bruker.calscipy",
     "repackage_bruker_tifs": ".io.convert",
     "errors": ".errors",
 }
@@ -203,15 +203,14 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         motion_correct,
         recentre_shifts,
     )
-    from .core.movie.projections import (
+    from .core.movie.projections import project, projections
+    from .core.movie.reshape import Cropped, bin_frames, bin_pixels, crop
+    from .core.movie.summary_images import (
         CorrelationPNR,
         correlation_image,
         correlation_pnr,
         pnr_image,
-        project,
-        projections,
     )
-    from .core.movie.reshape import Cropped, bin_frames, bin_pixels, crop
     from .core.rois.detection.detect import detect_rois, estimate_cell_diameter
     from .core.rois.matching import (
         DetectionScores,
@@ -321,7 +320,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .core.traces.reorganize import generate_tensor, merge_factorized_matrices, merge_tensor
     from .io._nwb import save_nwb
     from .io.binary import load_binary, save_binary
-    from .io.bruker.naming import (
+    from .io.bruker.calscipy import (
         determine_imaging_content,
         generate_bruker_naming_convention,
         load_bruker_tifs,

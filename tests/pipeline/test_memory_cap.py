@@ -41,9 +41,15 @@ CHILD = textwrap.dedent(
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * resource.getpagesize()
 
+    def peak_rss():
+        # VmHWM: the high-water mark of this process's own memory since exec; not ru_maxrss,
+        # which Linux carries over from the parent's memory at fork/exec (the test runner's)
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("VmHWM:"))
+
     base = rss()
     run = run_pipeline(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     print(json.dumps({"baseline": base, "peak": peak, "n_rois": run.summary["n_rois"]}))
     """
 )

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.rois.formats import rois_from_shapes
 from ..core.rois.roiset import RoiSet
 from ..errors import ParameterError, ShapeError
 from ._layers import METADATA_KEY
@@ -195,4 +194,4 @@ def rois_from_shapes_layer(shapes_layer: Any, image_shape: tuple[int, int], refe
     meta = (reference.metadata.get(METADATA_KEY) or {}) if reference is not None else {}
     if meta.get("pixel_size_um") is not None:
         pixel_size = np.broadcast_to(np.asarray(meta["pixel_size_um"], float), (2,))
-    return rois_from_shapes(polys, image_shape, kinds=used, pixel_size_um=pixel_size)
+    return RoiSet.from_shapes(polys, image_shape, kinds=used, pixel_size_um=pixel_size)

@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.rois.formats import rois_from_shapes
 from ..core.rois.roiset import RoiSet, check_image_shape
 from ..errors import ParameterError, RecordingError
 from ._atomic import atomic_output
@@ -365,7 +364,7 @@ def _imagej_pixels(roi: Any, shape: tuple[int, int]) -> np.ndarray | None:
         left, top, right, bottom = (v - 0.5 for v in _imagej_bounds(roi))
         corners = np.array([[top, left], [top, right], [bottom, right], [bottom, left]])
         try:
-            one = rois_from_shapes([corners], shape, kinds="ellipse")
+            one = RoiSet.from_shapes([corners], shape, kinds="ellipse")
         except ParameterError:  # outside the image
             return np.zeros(0, np.int64)
         return one.masks.indices.astype(np.int64)

@@ -7,8 +7,8 @@ per-frame steps run as one dask task per chunk of whole frames on the cluster's 
 * motion correction: the template is built here from its sample of frames (a few hundred
   frames at most); each worker measures the shifts of its chunk against it
   (:func:`~napari_calcium.core.movie.motion.rigid.estimate_shifts`); the shifts are referred to the
-  median position here (:func:`~napari_calcium.core.movie.motion.rigid.recentre_shifts`, exactly as
-  :func:`~napari_calcium.motion_correct` does), and the workers apply them chunk by chunk;
+  median position here (:func:`~napari_calcium.core.movie.motion.shifting.recentre_shifts`, exactly
+  as :func:`~napari_calcium.motion_correct` does), and the workers apply them chunk by chunk;
 * the median / Gaussian filter: the lazy filter of the core (chunks read with their temporal
   overlap) computed chunk by chunk on the workers.
 
@@ -192,8 +192,8 @@ def motion_correct_on_cluster(
         :func:`~napari_calcium.motion_correct`'s result for the same movie.
     """
     from ..core._backend import to_host
-    from ..core.movie.motion._machinery import valid_box
     from ..core.movie.motion.rigid import apply_shifts, build_template, recentre_shifts
+    from ..core.movie.motion.shifting import valid_box
 
     unknown = set(estimation) - set(_ESTIMATION_KEYS)
     if unknown:

@@ -228,7 +228,8 @@ def step_filter(ctx: Context, source: str | None) -> list[Path]:
 
 def step_summary(ctx: Context, source: str | None) -> list[Path]:
     """Projections (and local correlation / PNR images), one pass each over the movie."""
-    from ..core.movie.projections import correlation_pnr, projections
+    from ..core.movie.projections import projections
+    from ..core.movie.summary_images import correlation_pnr
 
     cfg = ctx.config.summary
     movie = current_movie(ctx, source)

@@ -1,4 +1,5 @@
-"""Tests of napari_calcium.core.movie.filters: exact against scipy.ndimage, seamless blockwise, all paths.
+"""Tests of napari_calcium.core.movie.filters: exact against scipy.ndimage, seamless blockwise, all
+paths.
 
 The numba kernels and their array-API twins (the cupy code path) are compared with each other on
 the CPU; under ``array_api_strict`` the public filters run the twin end to end. Real-GPU parity

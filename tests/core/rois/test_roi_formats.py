@@ -10,9 +10,6 @@ import pytest
 from conftest import shared_data
 from napari_calcium.core.rois.formats import (
     ellipse_vertices,
-    rois_from_neurofinder,
-    rois_from_shapes,
-    rois_from_suite2p_stat,
     rois_to_contours,
     rois_to_neurofinder,
     rois_to_suite2p_stat,
@@ -44,14 +41,14 @@ def _inside_polygon(verts: np.ndarray) -> np.ndarray:
 def test_rectangle_pixel_centres_and_boundary_rule():
     # edges off the pixel grid: exactly the centres inside
     rect = np.array([[2.3, 3.6], [2.3, 9.2], [7.7, 9.2], [7.7, 3.6]])
-    rois = rois_from_shapes([rect], SHAPE, kinds="rectangle")
+    rois = RoiSet.from_shapes([rect], SHAPE, kinds="rectangle")
     expect = (YY > 2.3) & (YY < 7.7) & (XX > 3.6) & (XX < 9.2)
     np.testing.assert_array_equal(_mask(rois), expect)
     assert rois.area[0] == 5 * 6  # rows 3..7, columns 4..9
     # edges through pixel centres: boundary centres are included (closed shape)
     rect = np.array([[1, 1], [1, 4], [4, 4], [4, 1]], float)
     np.testing.assert_array_equal(
-        _mask(rois_from_shapes([rect], SHAPE, kinds="rectangle"))[:6, :6],
+        _mask(RoiSet.from_shapes([rect], SHAPE, kinds="rectangle"))[:6, :6],
         np.pad(np.ones((4, 4), bool), ((1, 1), (1, 1))),
     )
 
@@ -63,7 +60,7 @@ def test_polygon_matches_analytic_pixel_centre_test():
         t = np.sort(rng.uniform(0, 2 * np.pi, 9))
         r = rng.uniform(5, 15, 9)
         verts = np.stack([20 + r * np.sin(t), 25 + r * np.cos(t)], 1) + 0.013
-        got = _mask(rois_from_shapes([verts], SHAPE))
+        got = _mask(RoiSet.from_shapes([verts], SHAPE))
         np.testing.assert_array_equal(got, _inside_polygon(verts))
 
 
@@ -74,7 +71,7 @@ def test_ellipse_matches_analytic_pixel_centre_test(angle_deg):
     u = a * np.array([np.sin(th), np.cos(th)])
     v = b * np.array([np.cos(th), -np.sin(th)])
     corners = np.array([centre - u - v, centre + u - v, centre + u + v, centre - u + v])
-    got = _mask(rois_from_shapes([corners], SHAPE, kinds="ellipse"))
+    got = _mask(RoiSet.from_shapes([corners], SHAPE, kinds="ellipse"))
     dy, dx = YY - centre[0], XX - centre[1]
     pu = (dy * u[0] + dx * u[1]) / a**2
     pv = (dy * v[0] + dx * v[1]) / b**2
@@ -89,20 +86,20 @@ def test_ellipse_matches_analytic_pixel_centre_test(angle_deg):
 
 def test_shapes_clipping_tiny_and_errors():
     half_out = np.array([[-5, -5], [-5, 3.2], [3.2, 3.2], [3.2, -5]])
-    rois = rois_from_shapes([half_out], SHAPE)
+    rois = RoiSet.from_shapes([half_out], SHAPE)
     assert rois.area[0] == 16  # rows/cols 0..3
     tiny = np.array([[10.1, 10.1], [10.1, 10.2], [10.2, 10.2]])
-    rois = rois_from_shapes([tiny], SHAPE, ids=[7])
+    rois = RoiSet.from_shapes([tiny], SHAPE, ids=[7])
     assert rois.area.tolist() == [1] and rois.ids.tolist() == [7]
     with pytest.raises(ParameterError, match="outside"):
-        rois_from_shapes([half_out - 100], SHAPE)
+        RoiSet.from_shapes([half_out - 100], SHAPE)
     with pytest.raises(ParameterError, match="enclose"):
-        rois_from_shapes([half_out], SHAPE, kinds="line")
+        RoiSet.from_shapes([half_out], SHAPE, kinds="line")
     with pytest.raises(ParameterError, match="kinds"):
-        rois_from_shapes([half_out], SHAPE, kinds=["polygon", "ellipse"])
+        RoiSet.from_shapes([half_out], SHAPE, kinds=["polygon", "ellipse"])
     with pytest.raises(ShapeError):
-        rois_from_shapes([[[1, 2], [3, 4]]], SHAPE)
-    assert len(rois_from_shapes([], SHAPE)) == 0
+        RoiSet.from_shapes([[[1, 2], [3, 4]]], SHAPE)
+    assert len(RoiSet.from_shapes([], SHAPE)) == 0
 
 
 def test_contours_rasterise_back_for_convex_and_simple_rois():
@@ -116,7 +113,7 @@ def test_contours_rasterise_back_for_convex_and_simple_rois():
     rois = RoiSet.from_label_image(lab)
     contours = rois_to_contours(rois)
     assert all(c.shape[1] == 2 for c in contours)
-    back = rois_from_shapes(contours, SHAPE, ids=rois.ids)
+    back = RoiSet.from_shapes(contours, SHAPE, ids=rois.ids)
     np.testing.assert_array_equal(back.to_label_image(), lab)
     assert rois_to_contours(RoiSet.empty(SHAPE)) == []
 
@@ -128,7 +125,7 @@ def test_suite2p_real_stat_round_trip():
     iscell = np.load(folder / "iscell.npy")
     shape = (ops["Ly"], ops["Lx"])
     assert shape == (512, 512) and len(stat) == 107
-    rois = rois_from_suite2p_stat(stat, shape, iscell=iscell)
+    rois = RoiSet.from_suite2p_stat(stat, shape, iscell=iscell)
     assert len(rois) == 107 and rois.source[0] == "suite2p"
     assert int(rois.is_cell.sum()) == 30
     np.testing.assert_array_equal(rois.scores["iscell_prob"], iscell[:, 1])
@@ -143,7 +140,7 @@ def test_suite2p_real_stat_round_trip():
         np.testing.assert_array_equal(t["lam"], np.asarray(s["lam"], np.float32)[order_s])
         assert t["npix"] == s["npix"] and t["skew"] == s["skew"]
         assert t["lam"].dtype == np.float32 and t["overlap"].shape == t["ypix"].shape
-    again = rois_from_suite2p_stat(back, shape)
+    again = RoiSet.from_suite2p_stat(back, shape)
     assert (again.masks != rois.masks).nnz == 0
 
 
@@ -152,23 +149,23 @@ def test_suite2p_stat_overlap_and_errors():
         {"ypix": np.array([0, 0, 1]), "xpix": np.array([0, 1, 1]), "lam": np.ones(3)},
         {"ypix": np.array([1]), "xpix": np.array([1]), "lam": np.array([2.0]), "snr": 3.0},
     ]
-    rois = rois_from_suite2p_stat(stat, (2, 2))
+    rois = RoiSet.from_suite2p_stat(stat, (2, 2))
     out = rois_to_suite2p_stat(rois)
     assert out[0]["overlap"].tolist() == [False, False, True]
     assert out[1]["overlap"].tolist() == [True]
     assert np.isnan(out[0]["snr"]) and out[1]["snr"] == 3.0
     with pytest.raises(ParameterError, match="ypix"):
-        rois_from_suite2p_stat([{"lam": [1.0]}], (2, 2))
+        RoiSet.from_suite2p_stat([{"lam": [1.0]}], (2, 2))
     with pytest.raises(ShapeError, match="iscell"):
-        rois_from_suite2p_stat(stat, (2, 2), iscell=np.ones((3, 2)))
+        RoiSet.from_suite2p_stat(stat, (2, 2), iscell=np.ones((3, 2)))
     with pytest.raises(ShapeError, match="outside"):
-        rois_from_suite2p_stat(stat, (1, 1))
+        RoiSet.from_suite2p_stat(stat, (1, 1))
 
 
 def test_neurofinder_real_round_trip():
     path = shared_data("neurofinder_crop", "regions.json")
     regions = json.loads(path.read_text())
-    rois = rois_from_neurofinder(regions, (256, 256))
+    rois = RoiSet.from_neurofinder(regions, (256, 256))
     assert len(rois) == 106
     assert rois.scores["neurofinder_id"].tolist() == [r["id"] for r in regions]
     back = rois_to_neurofinder(rois)
@@ -177,8 +174,8 @@ def test_neurofinder_real_round_trip():
         assert {tuple(c) for c in t["coordinates"]} == {tuple(c) for c in r["coordinates"]}
         assert len(t["coordinates"]) == len(r["coordinates"])
     with pytest.raises(ShapeError, match="outside"):
-        rois_from_neurofinder(regions, (100, 100))
+        RoiSet.from_neurofinder(regions, (100, 100))
     with pytest.raises(ParameterError, match="coordinates"):
-        rois_from_neurofinder([{"id": 1}], (10, 10))
+        RoiSet.from_neurofinder([{"id": 1}], (10, 10))
     with pytest.raises(ShapeError):
-        rois_from_neurofinder([{"id": 1, "coordinates": [1, 2, 3]}], (10, 10))
+        RoiSet.from_neurofinder([{"id": 1, "coordinates": [1, 2, 3]}], (10, 10))

@@ -200,7 +200,7 @@ def test_estimate_tau_bad_input():
 @pytest.mark.parametrize(("tr", "td", "fs"), [(TR, TD, FS), (0.1, 2.0, 100.0), (0.01, 0.2, 10.0)])
 @pytest.mark.parametrize("n", [5, 32, 1000, 7001])
 def test_blocked_kernel_matches_lfilter_and_its_adjoint(tr, td, fs, n):
-    from napari_calcium.core.spikes.deconvolution._fista_impl import BlockedKernel
+    from napari_calcium.core.spikes.deconvolution.fista import BlockedKernel
     from napari_calcium.core.spikes.deconvolution.kernels import tau_to_ar2
 
     b, a, _ = kernel_iir(tr, td, fs)

@@ -5,6 +5,7 @@ import pytest
 import scipy.ndimage as ndi
 from scipy.signal import filtfilt, firwin
 
+from napari_calcium.core.synthetic.traces import simulate_drifting_traces
 from napari_calcium.core.traces import baseline as B
 from napari_calcium.errors import ParameterError, ShapeError
 
@@ -27,7 +28,7 @@ def test_sliding_percentile_equals_scipy(dtype, mode, window_s, pct):
 
 
 def test_sliding_percentile_fast_is_close():
-    x, _, _ = B.simulate_drifting_traces(4, 3000, seed=3)
+    x, _, _ = simulate_drifting_traces(4, 3000, seed=3)
     exact = B.baseline_sliding_percentile(x, frame_rate_hz=30.0, window_s=10)
     fast = B.baseline_sliding_percentile(x, frame_rate_hz=30.0, window_s=10, fast=True)
     assert np.median(np.abs(fast - exact) / exact) < 0.01
@@ -63,7 +64,7 @@ def test_percentile_and_noise_sigma():
 
 
 def test_default_is_most_accurate_on_drifting_traces():
-    f, f0, _ = B.simulate_drifting_traces(40, 9000, seed=1)
+    f, f0, _ = simulate_drifting_traces(40, 9000, seed=1)
     fs = 30.0
 
     def err(est):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from napari_calcium.core.synthetic.traces import simulate_drifting_traces
 from napari_calcium.core.traces import baseline as B
 from napari_calcium.core.traces.dff import DFF_METHODS, compute_dff, snr, standardized_noise
 from napari_calcium.errors import ParameterError, ShapeError
@@ -12,7 +13,7 @@ FS = 30.0
 
 @pytest.fixture(scope="module")
 def traces():
-    return B.simulate_drifting_traces(5, 3000, seed=2)[0]
+    return simulate_drifting_traces(5, 3000, seed=2)[0]
 
 
 @pytest.mark.parametrize("method", DFF_METHODS)

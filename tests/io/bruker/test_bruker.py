@@ -24,12 +24,12 @@ from bruker_helpers import (
 
 from napari_calcium.errors import ParameterError, RecordingError
 from napari_calcium.io.bruker import stack as bruker_stack
-from napari_calcium.io.bruker.naming import (
+from napari_calcium.io.bruker.calscipy import (
     determine_imaging_content,
     generate_bruker_naming_convention,
     load_bruker_tifs,
-    parse_bruker_filename,
 )
+from napari_calcium.io.bruker.naming import parse_bruker_filename
 from napari_calcium.io.bruker.series import parse_prairieview_env, scan_bruker_folder
 from napari_calcium.io.bruker.stack import bruker_metadata, is_bruker_folder, open_bruker
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox
 
-from ...core.movie.motion import rigid as registration
+from ...core.movie.motion import rigid
 from ._base import StepWidget
 
 
@@ -33,7 +33,7 @@ class MotionCorrectionWidget(StepWidget):
         }
 
     def call(self, layer):
-        return registration.motion_correct, (layer.data,), self._settings()
+        return rigid.motion_correct, (layer.data,), self._settings()
 
     def outputs(self, layer, result):
         kwargs = self.derived_kwargs(

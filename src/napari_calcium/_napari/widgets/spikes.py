@@ -2,12 +2,12 @@
 
 Both read the traces stored with a ROI Labels layer by "Extract traces" / "dF/F" and store their
 result with the same layer, in ``layer.metadata["napari_calcium"]``: ``"spikes"`` (a
-:class:`~napari_calcium.core.spikes.deconvolution.result.DeconvolutionResult`, with ``"spikes_source"``
-naming the traces it was computed from: ``"dff"`` or ``"corrected"``) and ``"events"``. Per-ROI
-scalars go into the layer's ``features`` (``tau_decay_s``, ``spike_rate_hz``, ``deconv_noise``,
-``event_count``, ``event_rate_hz``). The Deconvolve widget's live preview of the selected ROI is
-stored as ``"spikes_preview"`` (``id``, ``fit``, ``activity``, ``method``, ``source``) for the
-trace plot, which draws it dashed. All numbers come from the core functions.
+:class:`~napari_calcium.core.spikes.deconvolution.result.DeconvolutionResult`, with
+``"spikes_source"`` naming the traces it was computed from: ``"dff"`` or ``"corrected"``) and
+``"events"``. Per-ROI scalars go into the layer's ``features`` (``tau_decay_s``, ``spike_rate_hz``,
+``deconv_noise``, ``event_count``, ``event_rate_hz``). The Deconvolve widget's live preview of the
+selected ROI is stored as ``"spikes_preview"`` (``id``, ``fit``, ``activity``, ``method``,
+``source``) for the trace plot, which draws it dashed. All numbers come from the core functions.
 """
 
 from __future__ import annotations

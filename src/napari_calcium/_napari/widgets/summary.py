@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox
 
-from ...core.movie import projections
+from ...core.movie import projections, summary_images
 from ._base import StepWidget
 
 KINDS = ("mean", "max", "min", "median", "std", "range", "correlation", "peak-to-noise")
@@ -37,9 +37,9 @@ class SummaryImagesWidget(StepWidget):
 
     def call(self, layer):
         if self.kind.value == "correlation":
-            return projections.correlation_image, (layer.data,), self._settings()
+            return summary_images.correlation_image, (layer.data,), self._settings()
         if self.kind.value == "peak-to-noise":
-            return projections.pnr_image, (layer.data,), self._settings()
+            return summary_images.pnr_image, (layer.data,), self._settings()
         return projections.project, (layer.data,), self._settings()
 
     def outputs(self, layer, result):

@@ -2,9 +2,9 @@
 
 Results are stored with the ROI Labels layer, in ``layer.metadata["napari_calcium"]``: ``"traces"``
 (a :class:`~napari_calcium.core.traces.extraction.TraceSet`) and ``"dff"`` (a
-:class:`~napari_calcium.core.traces.dff.DffResult`), and per-ROI scalars go into the layer's ``features``
-table (``mean_F``, ``neuropil_coefficient``, ``dff_snr``, ``noise_nu``), so the trace plot and the
-exporters read them from there. The widgets only call the core functions.
+:class:`~napari_calcium.core.traces.dff.DffResult`), and per-ROI scalars go into the layer's
+``features`` table (``mean_F``, ``neuropil_coefficient``, ``dff_snr``, ``noise_nu``), so the trace
+plot and the exporters read them from there. The widgets only call the core functions.
 """
 
 from __future__ import annotations

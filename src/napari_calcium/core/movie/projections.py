@@ -1,45 +1,35 @@
-"""Summary images of a movie: projections, local correlation image, peak-to-noise ratio.
+"""Projections of a movie over time: mean, max, min, median, std and range images.
 
-Every function here reads the movie once (twice for CaImAn's thresholded correlation in
-:func:`correlation_pnr`), in blocks of whole frames (:mod:`.chunking`), and keeps only per-pixel
-accumulators, so a movie larger than memory works: numpy, ``np.memmap``, dask (each
+Every function here reads the movie once, in blocks of whole frames (:mod:`..chunking`), and keeps
+only per-pixel accumulators, so a movie larger than memory works: numpy, ``np.memmap``, dask (each
 block is computed in turn), h5py/zarr-like datasets, cupy (cupy in, cupy out) and other array-API
 arrays. Images come back as ``(y, x)`` float32 on the movie's array module (numpy for dask).
 
 Accumulators are float64 sums of deviations from the first frame, ``d = x - x[0]``: for integer
 movies (uint16 ...) every product and sum is an exact integer below 2**53 (up to ~2 million
 frames), so results do not depend on the block size at all (chunked == whole, bit for bit).
-The temporal median cannot be streamed this way; :func:`project` says how it is computed.
+The temporal median cannot be streamed this way; :func:`project` says how it is computed. The
+local correlation and peak-to-noise ratio images are in :mod:`.summary_images`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ...errors import ParameterError, ShapeError
-from .._backend import array_module, is_dask_array, ndimage_module, to_host
+from .._backend import array_module, is_dask_array, to_host
 from ..chunking import (
     DEFAULT_BLOCK_BYTES,
-    auto_block_frames,
     frame_blocks,
     iter_frame_blocks,
     track_blocks,
 )
-from ._summary_stats import CorrStats, PNRStats, _f32, psf_kernel
 
-__all__ = [
-    "PROJECTIONS",
-    "CorrelationPNR",
-    "correlation_image",
-    "correlation_pnr",
-    "pnr_image",
-    "project",
-    "projections",
-]
+__all__ = ["PROJECTIONS", "project", "projections"]
 
 #: The projection kinds :func:`project` knows.
 PROJECTIONS = ("mean", "max", "min", "median", "std", "range")
@@ -47,6 +37,10 @@ PROJECTIONS = ("mean", "max", "min", "median", "std", "range")
 Progress = Callable[..., Any] | bool | None
 StopHook = Callable[[], bool] | None
 _SLAB_BYTES = 16 * 2**20  # most bytes of one float64 temporary of the std in projections()
+
+
+def _f32(xp: Any, a: Any) -> Any:
+    return xp.astype(a, xp.float32)
 
 
 def _check_movie(movie: Any, ndim: tuple[int, ...] = (3,)) -> Any:
@@ -305,296 +299,3 @@ def _median_radix(movie: Any, block_frames: int | None, progress: Progress, stop
             nxt[p0:p1] = xp.minimum(nxt[p0:p1], cand)
         m2_key = xp.where(rank + 1 >= equal, lo + nxt, m2_key)
     return _f32(xp, xp.reshape((m1 + _values(xp, m2_key, dtype)) / 2, space))
-
-
-def _check_neighbours(neighbours: int) -> int:
-    if neighbours not in (4, 8) or isinstance(neighbours, bool):
-        raise ParameterError(f"neighbours must be 4 or 8, got {neighbours!r}")
-    return int(neighbours)
-
-
-def correlation_image(
-    movie: Any,
-    *,
-    neighbours: int = 8,
-    block_frames: int | None = None,
-    progress: Progress = None,
-    should_stop: StopHook = None,
-) -> Any:
-    """Local correlation image: mean correlation of each pixel with its 4 or 8 neighbours.
-
-    Parameters
-    ----------
-    movie : array_like, shape (frames, y, x)
-        numpy, memmap, dask, cupy or h5py-like movie, any real dtype.
-    neighbours : {8, 4}
-        8: the horizontal, vertical and diagonal neighbours; 4: horizontal and vertical only.
-    block_frames : int, optional
-        Frames per block (default: a 64 MiB float32 budget). The result does not depend on it.
-    progress, should_stop
-        See :func:`projections`.
-
-    Returns
-    -------
-    image : array, shape (y, x), float32
-        Values in [-1, 1], on the movie's array module (numpy for dask or memmap input).
-
-    Notes
-    -----
-    For pixels ``p`` and ``q`` with time courses ``x_p(t)``, ``t = 1..T``, the Pearson correlation
-    ``r_pq = cov(x_p, x_q) / (σ_p σ_q)``; the image is ``mean over q in N(p) of r_pq`` with
-    ``N(p)`` the neighbours inside the frame (8 inside, 5 on an edge, 3 in a corner for 8).
-    It is the local correlation image of Smith & Häusser (2010) and CaImAn's
-    ``local_correlations(Y, eight_neighbours=...)``. One pass accumulates, in float64, the
-    sufficient statistics ``Σd``, ``Σd²`` and ``Σ d_p d_q`` of ``d = x - x[0]`` and finishes with
-    ``cov = Σ d_p d_q / T - mean(d_p) mean(d_q)``. A constant pixel has no defined correlation;
-    it counts as 0 (CaImAn gives NaN). numpy blocks go through a parallel numba kernel, other
-    namespaces (cupy) through the same algorithm as array expressions.
-
-    References
-    ----------
-    Smith, S. L. & Häusser, M. (2010). Parallel processing of visual space by neighboring neurons
-    in mouse visual cortex. Nat. Neurosci. 13, 1144-1149.
-    Giovannucci, A. et al. (2019). CaImAn an open source tool for scalable calcium imaging data
-    analysis. eLife 8, e38173.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> t = np.arange(6.0)
-    >>> movie = np.stack([t, t, t, -t], axis=1).reshape(6, 2, 2)
-    >>> correlation_image(movie, neighbours=4).tolist()
-    [[1.0, 0.0], [0.0, -1.0]]
-    """
-    stats, _ = _stream(
-        movie,
-        neighbours=_check_neighbours(neighbours),
-        segment_frames=None,
-        block_frames=block_frames,
-        progress=progress,
-        should_stop=should_stop,
-        desc="correlation image",
-    )
-    return stats.image()
-
-
-# --------------------------------------------------------------------------------------------------
-# Peak-to-noise ratio
-# --------------------------------------------------------------------------------------------------
-class CorrelationPNR(NamedTuple):
-    """Result of :func:`correlation_pnr`: three ``(y, x)`` float32 images."""
-
-    correlation: Any
-    """Local correlation image of the (filtered) movie, see :func:`correlation_image`."""
-    pnr: Any
-    """Peak-to-noise ratio ``max_t(x - mean) / noise``, clipped at 0."""
-    noise: Any
-    """Noise standard deviation of each pixel (same units as the filtered movie)."""
-
-
-def _stream(
-    movie: Any,
-    *,
-    neighbours: int,
-    segment_frames: int | None,
-    block_frames: int | None,
-    progress: Progress,
-    should_stop: StopHook,
-    desc: str,
-    transform: Callable[[Any], Any] | None = None,
-) -> tuple[CorrStats | None, PNRStats | None]:
-    """One pass: correlation sums (neighbours 4/8, 0: none), PNR sums (segment_frames set)."""
-    movie = _check_movie(movie)
-    n_frames = int(movie.shape[0])
-    if segment_frames is not None:  # blocks start at multiples of the segment length
-        seg = min(segment_frames, n_frames)
-        block_frames = max(seg, -(-(block_frames or auto_block_frames(movie)) // seg) * seg)
-    corr = pnr = None
-    blocks = iter_frame_blocks(
-        movie, block_frames=block_frames, progress=progress, should_stop=should_stop, desc=desc
-    )
-    for _, arr in blocks:
-        f = transform(arr) if transform is not None else arr
-        if neighbours:
-            corr = CorrStats(f[0, ...], neighbours) if corr is None else corr
-            corr.update(f)
-        if segment_frames is not None:
-            pnr = PNRStats(f[0, ...], segment_frames, n_frames) if pnr is None else pnr
-            pnr.update(f)
-    return corr, pnr
-
-
-def correlation_pnr(
-    movie: Any,
-    *,
-    gaussian_sigma_px: float | None = None,
-    center_psf: bool = True,
-    neighbours: int | None = 8,
-    threshold_sigma: float | None = None,
-    segment_frames: int = 64,
-    block_frames: int | None = None,
-    progress: Progress = None,
-    should_stop: StopHook = None,
-) -> CorrelationPNR:
-    """Correlation and peak-to-noise-ratio images (CaImAn ``correlation_pnr``), streamed.
-
-    Parameters
-    ----------
-    movie : array_like, shape (frames, y, x)
-        numpy, memmap, dask, cupy or h5py-like movie, any real dtype.
-    gaussian_sigma_px : float, optional
-        Spatially filter every frame first (CaImAn ``gSig``, px); None: no filtering.
-    center_psf : bool
-        With filtering: subtract the kernel's mean inside its disk, which removes smooth
-        background (for one-photon data); False: a plain truncated Gaussian blur.
-    neighbours : {8, 4} or None
-        For the correlation image; None skips it (``correlation`` is then None).
-    threshold_sigma : float, optional
-        CaImAn's correlation image of ``z = (x - mean) / noise`` with ``z < threshold_sigma`` set
-        to 0 (CaImAn uses 3). It needs a second pass; None (default) correlates the (filtered)
-        movie itself in the same single pass as the PNR.
-    segment_frames : int
-        Segment length of the Welch noise estimate (frames).
-    block_frames : int, optional
-        Frames per block; rounded up to a multiple of `segment_frames` (results do not depend on
-        it).
-    progress, should_stop
-        See :func:`projections`.
-
-    Returns
-    -------
-    CorrelationPNR
-        ``correlation``, ``pnr`` and ``noise`` images, ``(y, x)`` float32.
-
-    Notes
-    -----
-    With ``f`` the (filtered) movie, ``PNR = max(0, max_t f - mean_t f) / σ`` where ``σ`` is the
-    noise level that CaImAn's ``get_noise_fft`` (``noise_method="mean"``) estimates: the square
-    root of the power spectral density averaged over ``[0.25, 0.5]`` cycles/frame, where calcium
-    transients have little power. To stream, the PSD is Welch's average over consecutive
-    Hann-windowed, mean-removed segments of `segment_frames` frames (aligned to frame 0; a
-    shorter tail is left out; one segment of all frames when the movie is shorter), normalised so
-    white noise of variance σ² gives σ² in every bin. A pixel with σ = 0 has PNR 0.
-    The kernel is CaImAn's: a ``(2⌊1.5σ⌋+1)²`` Gaussian, with ``center_psf`` kept only where it
-    exceeds its border maximum and shifted to zero mean there; frames are correlated with it using
-    mirror borders (OpenCV's default).
-
-    References
-    ----------
-    Zhou, P. et al. (2018). Efficient and accurate extraction of in vivo calcium signals from
-    microendoscopic video data. eLife 7, e28728.
-    Giovannucci, A. et al. (2019). CaImAn. eLife 8, e38173.
-    Welch, P. (1967). IEEE Trans. Audio Electroacoust. 15, 70-73.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> movie = np.random.default_rng(0).normal(100, 1, (256, 4, 4)).astype(np.float32)
-    >>> movie[100:160, 1, 1] += 20 * np.exp(-np.arange(60) / 10)  # a calcium transient
-    >>> r = correlation_pnr(movie)
-    >>> int(np.argmax(r.pnr)), bool(r.pnr[1, 1] > 10), round(float(np.median(r.noise)), 1)
-    (5, True, 1.0)
-    """
-    if neighbours is not None:
-        neighbours = _check_neighbours(neighbours)
-    segment_frames, movie = int(segment_frames), _check_movie(movie)
-    if segment_frames < 4 or int(movie.shape[0]) < 4:
-        raise ParameterError(
-            f"the noise estimate needs segment_frames >= 4 and a movie of >= 4 frames, got "
-            f"{segment_frames} and {movie.shape[0]}"
-        )
-    filt = None
-    if gaussian_sigma_px is not None:
-        if not gaussian_sigma_px > 0:
-            raise ParameterError(f"gaussian_sigma_px must be > 0, got {gaussian_sigma_px}")
-        kernel = psf_kernel(float(gaussian_sigma_px), bool(center_psf))
-
-        def filt(block: Any) -> Any:
-            xp = array_module(block)
-            k = xp.asarray(kernel)[None, ...]
-            return ndimage_module(xp).correlate(_f32(xp, block), k, mode="mirror")
-
-    two_pass = threshold_sigma is not None and neighbours
-    corr, ps = _stream(
-        movie,
-        neighbours=neighbours if neighbours and not two_pass else 0,
-        segment_frames=segment_frames,
-        block_frames=block_frames,
-        progress=progress,
-        should_stop=should_stop,
-        desc="correlation + PNR" if neighbours and not two_pass else "PNR",
-        transform=filt,
-    )
-    xp = ps.xp
-    mean, noise = ps.s / ps.n, ps.noise()
-    ok = noise > 0
-    safe = xp.where(ok, noise, xp.ones_like(noise))
-    peak = xp.clip(xp.astype(ps.mx, xp.float64) - mean, 0.0, None)
-    pnr = xp.where(ok, peak / safe, xp.zeros_like(peak))
-    if two_pass:
-        thr, m32, s32 = float(threshold_sigma), _f32(xp, mean), _f32(xp, safe)
-
-        def zscore(block: Any) -> Any:
-            z = (_f32(xp, block if filt is None else filt(block)) - m32) / s32
-            return xp.where(z >= thr, z, xp.zeros_like(z))
-
-        corr, _ = _stream(
-            movie,
-            neighbours=neighbours,
-            segment_frames=None,
-            block_frames=block_frames,
-            progress=progress,
-            should_stop=should_stop,
-            desc="correlation of z-scores",
-            transform=zscore,
-        )
-    image = corr.image() if corr is not None else None
-    return CorrelationPNR(image, _f32(xp, pnr), _f32(xp, noise))
-
-
-def pnr_image(
-    movie: Any,
-    *,
-    gaussian_sigma_px: float | None = None,
-    center_psf: bool = True,
-    segment_frames: int = 64,
-    block_frames: int | None = None,
-    progress: Progress = None,
-    should_stop: StopHook = None,
-) -> Any:
-    """Peak-to-noise ratio image (CNMF-E / CaImAn ``correlation_pnr``'s ``pnr``).
-
-    Parameters
-    ----------
-    movie : array_like, shape (frames, y, x)
-        numpy, memmap, dask, cupy or h5py-like movie.
-    gaussian_sigma_px, center_psf, segment_frames, block_frames, progress, should_stop
-        See :func:`correlation_pnr`.
-
-    Returns
-    -------
-    image : array, shape (y, x), float32
-        ``max(0, max_t f - mean_t f) / noise`` (unitless), see :func:`correlation_pnr`.
-
-    References
-    ----------
-    Zhou, P. et al. (2018). eLife 7, e28728.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> movie = np.random.default_rng(0).normal(100, 1, (128, 3, 3))
-    >>> movie[50, 0, 0] += 30
-    >>> int(np.argmax(pnr_image(movie)))
-    0
-    """
-    return correlation_pnr(
-        movie,
-        gaussian_sigma_px=gaussian_sigma_px,
-        center_psf=center_psf,
-        neighbours=None,
-        segment_frames=segment_frames,
-        block_frames=block_frames,
-        progress=progress,
-        should_stop=should_stop,
-    ).pnr

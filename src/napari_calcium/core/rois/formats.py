@@ -1,9 +1,14 @@
-"""Conversions between :class:`~.rois.RoiSet` and other ROI descriptions held in memory.
+"""Other ROI descriptions held in memory, decoded to pixel lists and encoded from a ROI set.
 
-- polygons, rectangles and ellipses (napari Shapes, ImageJ ROIs) -> rasterised masks;
+- polygons, rectangles and ellipses (napari Shapes, ImageJ ROIs) -> rasterised pixel lists;
 - masks -> outline contours (for a Shapes layer);
-- suite2p ``stat`` dictionaries (``ypix``, ``xpix``, ``lam``, ``overlap`` ...) <-> RoiSet;
-- neurofinder regions (``[{"id", "coordinates": [[row, col], ...]}]``) <-> RoiSet.
+- suite2p ``stat`` dictionaries (``ypix``, ``xpix``, ``lam``, ``overlap`` ...) <-> pixel lists;
+- neurofinder regions (``[{"id", "coordinates": [[row, col], ...]}]``) <-> pixel lists.
+
+The decoders return what :meth:`~.roiset.RoiSet.from_pixels` takes; the classmethods
+``RoiSet.from_shapes``, ``RoiSet.from_suite2p_stat`` and ``RoiSet.from_neurofinder`` build the
+set. The encoders read a ROI set through its public attributes only. This module imports nothing
+from :mod:`.roiset`, so the two never import each other.
 
 Reading and writing the files these come in (``stat.npy``, ``regions.json``, ``RoiSet.zip``,
 Cellpose ``_seg.npy``) lives in :mod:`napari_calcium.io.roi_files`.
@@ -12,27 +17,29 @@ Cellpose ``_seg.npy``) lives in :mod:`napari_calcium.io.roi_files`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from skimage.draw import polygon as _fill_polygon
 from skimage.measure import find_contours
 
 from ...errors import ParameterError, ShapeError
-from .roiset import _BUILTIN_COLUMNS, RoiSet
+
+if TYPE_CHECKING:  # annotations only: RoiSet imports this module, never the other way round
+    from .roiset import RoiSet
 
 __all__ = [
     "SHAPE_KINDS",
     "ellipse_vertices",
-    "rois_from_neurofinder",
-    "rois_from_shapes",
-    "rois_from_suite2p_stat",
+    "neurofinder_to_pixels",
     "rois_to_contours",
     "rois_to_neurofinder",
     "rois_to_suite2p_stat",
+    "shapes_to_pixels",
+    "suite2p_stat_to_pixels",
 ]
 
-#: Shape kinds :func:`rois_from_shapes` understands (napari's names).
+#: Shape kinds :func:`shapes_to_pixels` understands (napari's names).
 SHAPE_KINDS = ("polygon", "rectangle", "ellipse")
 
 # suite2p keys that are recomputed from the masks, or are per-pixel, and so are not carried
@@ -117,16 +124,12 @@ def _rasterise_ellipse(
     return rr, cc
 
 
-def rois_from_shapes(
-    shapes: Sequence[Any],
-    shape: Sequence[int],
-    *,
-    kinds: Sequence[str] | str = "polygon",
-    ids: Any = None,
-    source: str = "shapes",
-    pixel_size_um: Any = None,
-) -> RoiSet:
-    """Rasterise polygons, rectangles or ellipses into binary ROIs.
+def shapes_to_pixels(
+    shapes: Sequence[Any], shape: Sequence[int], *, kinds: Sequence[str] | str = "polygon"
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rasterise polygons, rectangles or ellipses into the pixels of binary ROIs.
+
+    :meth:`RoiSet.from_shapes <napari_calcium.RoiSet.from_shapes>` builds the ROI set from them.
 
     Parameters
     ----------
@@ -140,8 +143,9 @@ def rois_from_shapes(
 
     Returns
     -------
-    RoiSet
-        A pixel belongs to a ROI when its centre lies inside the shape or on its boundary
+    list of (rows, cols)
+        One pair of pixel index arrays per shape. A pixel belongs to a ROI when its centre lies
+        inside the shape or on its boundary
         (ellipses are tested analytically, not through a polygon); parts outside the image
         are clipped. A shape that covers no pixel centre keeps the pixel nearest its centre;
         one entirely outside the image raises.
@@ -173,9 +177,7 @@ def rois_from_shapes(
         if rr.size == 0:
             raise ParameterError(f"shape {i} ({kind}) lies outside the {ny}x{nx} image")
         pixels.append((rr, cc))
-    if not pixels:
-        return RoiSet.empty((ny, nx), pixel_size_um=pixel_size_um)
-    return RoiSet.from_pixels(pixels, (ny, nx), ids=ids, source=source, pixel_size_um=pixel_size_um)
+    return pixels
 
 
 def rois_to_contours(rois: RoiSet) -> list[np.ndarray]:
@@ -213,31 +215,32 @@ def _scalar(value: Any) -> float | None:
     return None
 
 
-def rois_from_suite2p_stat(
-    stat: Iterable[Mapping[str, Any]],
-    shape: Sequence[int],
-    *,
-    iscell: Any = None,
-    source: str = "suite2p",
-) -> RoiSet:
-    """ROIs from suite2p's ``stat`` list (Pachitariu et al. 2017).
+def suite2p_stat_to_pixels(
+    stat: Iterable[Mapping[str, Any]], *, iscell: Any = None
+) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], Any, dict[str, np.ndarray]]:
+    """Pixels, weights, classification and scores of suite2p's ``stat`` list (Pachitariu 2017).
+
+    :meth:`RoiSet.from_suite2p_stat <napari_calcium.RoiSet.from_suite2p_stat>` builds the ROI
+    set from them.
 
     Parameters
     ----------
     stat : iterable of dict
         suite2p ROI dictionaries with ``ypix``, ``xpix`` and ``lam``.
-    shape : (int, int)
-        ``(ops["Ly"], ops["Lx"])``.
     iscell : array_like, shape (n_rois,) or (n_rois, 2), optional
         suite2p's ``iscell.npy``: first column the classification, second the probability
         (kept as score ``iscell_prob``).
 
     Returns
     -------
-    RoiSet
-        ``lam`` weights as they are (float32); scalar entries of each dict (``skew``, ``std``,
-        ``snr`` ...) become scores, except those recomputed from the masks (``npix``, ``radius``,
-        ``compact``, ``med``).
+    pixels : list of (ypix, xpix, lam)
+        ``lam`` weights as they are (float32), ``None`` where an entry has none.
+    is_cell : bool or ndarray of bool, (n_rois,)
+        ``True`` without ``iscell``.
+    scores : dict of str to ndarray, (n_rois,)
+        Scalar entries of each dict (``skew``, ``std``, ``snr`` ...), NaN where an entry lacks
+        one, except those recomputed from the masks (``npix``, ``radius``, ``compact``,
+        ``med``); suite2p's ``radius``/``compact`` come as ``suite2p_radius``/``suite2p_compact``.
     """
     stat = list(stat)
     pixels = []
@@ -252,7 +255,7 @@ def rois_from_suite2p_stat(
         for key, value in s.items():
             v = _scalar(value)
             key = _S2P_RENAME.get(key, key)
-            if v is None or key in _S2P_SKIP or key in _BUILTIN_COLUMNS:
+            if v is None or key in _S2P_SKIP:
                 continue
             score_keys.setdefault(key, [np.nan] * len(stat))[i] = v
     is_cell: Any = True
@@ -264,9 +267,7 @@ def rois_from_suite2p_stat(
         is_cell = arr[:, 0] > 0.5 if arr.ndim == 2 else arr > 0.5
         if arr.ndim == 2 and arr.shape[1] > 1:
             scores["iscell_prob"] = arr[:, 1]
-    if not pixels:
-        return RoiSet.empty(shape)
-    return RoiSet.from_pixels(pixels, shape, source=source, is_cell=is_cell, scores=scores)
+    return pixels, is_cell, scores
 
 
 def _overlap_flags(rois: RoiSet) -> np.ndarray:
@@ -281,7 +282,8 @@ def rois_to_suite2p_stat(rois: RoiSet) -> list[dict[str, Any]]:
     ``radius``, ``compact``, ``overlap``, plus every score.
 
     Pixels come in row-major order; ``lam`` is float32 as stored, so
-    ``rois_from_suite2p_stat(stat)`` then this function returns the same pixels and weights.
+    ``RoiSet.from_suite2p_stat(stat, shape)`` then this function returns the same pixels and
+    weights.
     """
     overlap = _overlap_flags(rois)
     out = []
@@ -304,13 +306,14 @@ def rois_to_suite2p_stat(rois: RoiSet) -> list[dict[str, Any]]:
     return out
 
 
-def rois_from_neurofinder(
-    regions: Iterable[Mapping[str, Any]], shape: Sequence[int], *, source: str = "neurofinder"
-) -> RoiSet:
-    """ROIs from neurofinder regions: ``[{"id": int, "coordinates": [[row, col], ...]}]``.
+def neurofinder_to_pixels(
+    regions: Iterable[Mapping[str, Any]],
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[float]]:
+    """Pixels and ids of neurofinder regions: ``[{"id": int, "coordinates": [[row, col], ...]}]``.
 
-    Coordinates outside the image are an error (crop the regions first). ROI ids are 1..n in
-    file order; the file's own ids are kept as score ``neurofinder_id``.
+    :meth:`RoiSet.from_neurofinder <napari_calcium.RoiSet.from_neurofinder>` builds the ROI set:
+    coordinates outside the image are an error there (crop the regions first), ROI ids are 1..n
+    in file order and the file's own ids (returned here) are kept as score ``neurofinder_id``.
     """
     regions = list(regions)
     pixels, nf_ids = [], []
@@ -325,9 +328,7 @@ def rois_from_neurofinder(
             raise ShapeError(f"neurofinder region {i}: coordinates must be [[row, col], ...]")
         pixels.append((rc[:, 0], rc[:, 1]))
         nf_ids.append(float(r.get("id", i)) if hasattr(r, "get") else float(i))
-    if not pixels:
-        return RoiSet.empty(shape)
-    return RoiSet.from_pixels(pixels, shape, source=source, scores={"neurofinder_id": nf_ids})
+    return pixels, nf_ids
 
 
 def rois_to_neurofinder(rois: RoiSet) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from ...errors import ParameterError, ShapeError
 from ..chunking import iter_frame_blocks
-from ..movie.projections import pnr_image
+from ..movie.summary_images import pnr_image
 from .neuropil import extraction_masks
 from .roiset import RoiSet
 
@@ -106,7 +106,7 @@ def evaluate_rois(
     With ``F`` the footprint-weighted mean trace and ``N`` the neuropil trace, the corrected
     trace is ``C = F - r N``. **SNR** is its peak-to-noise ratio, ``max(C - mean C) / σ`` with
     ``σ`` the high-frequency (Welch, ``[0.25, 0.5]`` cycles/frame) noise level, as in
-    :func:`~napari_calcium.core.movie.projections.pnr_image` (CNMF-E's PNR, Zhou et al. 2018).
+    :func:`~napari_calcium.core.movie.summary_images.pnr_image` (CNMF-E's PNR, Zhou et al. 2018).
     **r-value**: the ``k = max(3, active_fraction x frames)`` frames with the largest ``C`` are
     averaged and the temporal mean image subtracted; ``r`` is the Pearson correlation, over the
     ROI's pixels and a surround of one ROI radius, between that image and the footprint (the
@@ -203,7 +203,7 @@ def evaluate_rois(
 
 def _trace_noise(traces: np.ndarray) -> np.ndarray:
     """Noise standard deviation of each column (frames, n) from the Welch high-frequency band."""
-    from ..movie.projections import correlation_pnr
+    from ..movie.summary_images import correlation_pnr
 
     seg = min(64, traces.shape[0])
     return np.asarray(

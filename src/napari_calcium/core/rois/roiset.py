@@ -5,7 +5,7 @@ CSR sparse matrix of shape ``(n_rois, ny * nx)``: row ``i`` holds the non-negati
 ``i`` over the flattened image (pixel index ``y * nx + x``), as suite2p's ``lam`` do. Weighted and
 overlapping masks are allowed, which a napari Labels layer cannot hold; label images, Shapes
 contours, suite2p ``stat`` lists and neurofinder regions are views converted to and from it
-(:mod:`.roi_formats`).
+(:mod:`.formats`).
 
 Example
 -------
@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...errors import ParameterError, ShapeError
+from . import formats as _formats
 
 __all__ = ["RoiSet"]
 
@@ -296,43 +297,113 @@ class RoiSet:
         return cls(sp.csr_array(flat), w.shape[1:], **kwargs)
 
     @classmethod
-    def from_shapes(cls, shapes: Sequence[Any], shape: Sequence[int], **kwargs: Any) -> RoiSet:
-        """Rasterise polygons / rectangles / ellipses; see :func:`.roi_formats.rois_from_shapes`."""
-        from .formats import rois_from_shapes
+    def from_shapes(
+        cls,
+        shapes: Sequence[Any],
+        shape: Sequence[int],
+        *,
+        kinds: Sequence[str] | str = "polygon",
+        ids: Any = None,
+        source: str = "shapes",
+        pixel_size_um: Any = None,
+    ) -> RoiSet:
+        """Rasterise polygons, rectangles or ellipses into binary ROIs.
 
-        return rois_from_shapes(shapes, shape, **kwargs)
+        Parameters
+        ----------
+        shapes : sequence of array_like, each (k, 2)
+            Vertices in pixel coordinates ``(y, x)``; for ellipses and rectangles, the 4 corners
+            of the bounding box as napari stores them.
+        shape : (int, int)
+            Image shape ``(ny, nx)``.
+        kinds : str or sequence of str
+            ``"polygon"``, ``"rectangle"`` or ``"ellipse"``, one for all or one per shape.
+        ids, source, pixel_size_um
+            As for :meth:`from_pixels`.
+
+        Returns
+        -------
+        RoiSet
+            A pixel belongs to a ROI when its centre lies inside the shape or on its boundary
+            (see :func:`~.formats.shapes_to_pixels`); parts outside the image are clipped.
+
+        Raises
+        ------
+        ParameterError
+            For an unknown kind or a shape outside the image.
+        """
+        ny, nx = int(shape[0]), int(shape[1])
+        pixels = _formats.shapes_to_pixels(shapes, (ny, nx), kinds=kinds)
+        if not pixels:
+            return cls.empty((ny, nx), pixel_size_um=pixel_size_um)
+        return cls.from_pixels(
+            pixels, (ny, nx), ids=ids, source=source, pixel_size_um=pixel_size_um
+        )
 
     @classmethod
-    def from_suite2p_stat(cls, stat: Any, shape: Sequence[int], **kwargs: Any) -> RoiSet:
-        """From suite2p ``stat`` dicts; see :func:`.roi_formats.rois_from_suite2p_stat`."""
-        from .formats import rois_from_suite2p_stat
+    def from_suite2p_stat(
+        cls,
+        stat: Iterable[Mapping[str, Any]],
+        shape: Sequence[int],
+        *,
+        iscell: Any = None,
+        source: str = "suite2p",
+    ) -> RoiSet:
+        """ROIs from suite2p's ``stat`` list (Pachitariu et al. 2017).
 
-        return rois_from_suite2p_stat(stat, shape, **kwargs)
+        Parameters
+        ----------
+        stat : iterable of dict
+            suite2p ROI dictionaries with ``ypix``, ``xpix`` and ``lam``.
+        shape : (int, int)
+            ``(ops["Ly"], ops["Lx"])``.
+        iscell : array_like, shape (n_rois,) or (n_rois, 2), optional
+            suite2p's ``iscell.npy``: first column the classification, second the probability
+            (kept as score ``iscell_prob``).
+
+        Returns
+        -------
+        RoiSet
+            ``lam`` weights as they are (float32); scalar entries of each dict (``skew``,
+            ``std``, ``snr`` ...) become scores, except those recomputed from the masks
+            (``npix``, ``radius``, ``compact``, ``med``); see
+            :func:`~.formats.suite2p_stat_to_pixels`.
+        """
+        pixels, is_cell, scores = _formats.suite2p_stat_to_pixels(stat, iscell=iscell)
+        scores = {k: v for k, v in scores.items() if k not in _BUILTIN_COLUMNS}
+        if not pixels:
+            return cls.empty(shape)
+        return cls.from_pixels(pixels, shape, source=source, is_cell=is_cell, scores=scores)
 
     @classmethod
-    def from_neurofinder(cls, regions: Any, shape: Sequence[int], **kwargs: Any) -> RoiSet:
-        """From neurofinder regions; see :func:`.roi_formats.rois_from_neurofinder`."""
-        from .formats import rois_from_neurofinder
+    def from_neurofinder(
+        cls,
+        regions: Iterable[Mapping[str, Any]],
+        shape: Sequence[int],
+        *,
+        source: str = "neurofinder",
+    ) -> RoiSet:
+        """ROIs from neurofinder regions: ``[{"id": int, "coordinates": [[row, col], ...]}]``.
 
-        return rois_from_neurofinder(regions, shape, **kwargs)
+        Coordinates outside the image are an error (crop the regions first). ROI ids are 1..n
+        in file order; the file's own ids are kept as score ``neurofinder_id``.
+        """
+        pixels, nf_ids = _formats.neurofinder_to_pixels(regions)
+        if not pixels:
+            return cls.empty(shape)
+        return cls.from_pixels(pixels, shape, source=source, scores={"neurofinder_id": nf_ids})
 
     def to_suite2p_stat(self) -> list[dict[str, Any]]:
-        """suite2p ``stat`` dicts; see :func:`.roi_formats.rois_to_suite2p_stat`."""
-        from .formats import rois_to_suite2p_stat
-
-        return rois_to_suite2p_stat(self)
+        """suite2p ``stat`` dicts; see :func:`.formats.rois_to_suite2p_stat`."""
+        return _formats.rois_to_suite2p_stat(self)
 
     def to_neurofinder(self) -> list[dict[str, Any]]:
-        """neurofinder regions; see :func:`.roi_formats.rois_to_neurofinder`."""
-        from .formats import rois_to_neurofinder
-
-        return rois_to_neurofinder(self)
+        """neurofinder regions; see :func:`.formats.rois_to_neurofinder`."""
+        return _formats.rois_to_neurofinder(self)
 
     def to_contours(self) -> list[np.ndarray]:
-        """Outline polygons ``(k, 2)`` in ``(y, x)``; see :func:`.roi_formats.rois_to_contours`."""
-        from .formats import rois_to_contours
-
-        return rois_to_contours(self)
+        """Outline polygons ``(k, 2)`` in ``(y, x)``; see :func:`.formats.rois_to_contours`."""
+        return _formats.rois_to_contours(self)
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:

@@ -162,7 +162,7 @@ def estimate_fov_shift(
 ) -> tuple[np.ndarray, float]:
     """Rigid displacement ``(dy, dx)`` of image ``template_b`` relative to ``template_a``.
 
-    Phase correlation with sub-pixel refinement (:func:`~.registration.estimate_shifts`), so that
+    Phase correlation with sub-pixel refinement (:func:`~.motion.rigid.estimate_shifts`), so that
     ``template_b[y, x] ≈ template_a(y - dy, x - dx)``. Returns the shift (float64, pixels) and the
     normalised correlation peak.
     """

@@ -144,9 +144,9 @@ def hilbert_phase(
     traces : array_like, shape (n_rois, n_frames) or (n_frames,)
         Traces (numpy or cupy); 1-D gives 1-D.
     band_hz : (low, high), optional
-        Band-pass first with :func:`.trace_processing.bandpass` (zero-phase Butterworth; either
-        end may be None for a high- or low-pass). ACE filters with ``cut=[0.1, 1.5]`` Hz,
-        order 2. The phase of a broadband trace is hard to interpret; pass a band.
+        Band-pass first with :func:`~napari_calcium.core.traces.processing.bandpass` (zero-phase
+        Butterworth; either end may be None for a high- or low-pass). ACE filters with ``cut=[0.1,
+        1.5]`` Hz, order 2. The phase of a broadband trace is hard to interpret; pass a band.
     frame_rate_hz : float, optional
         Needed with `band_hz`.
     filter_order : int, optional

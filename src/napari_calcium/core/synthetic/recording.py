@@ -391,8 +391,8 @@ def simulate_recording(
     -----
     Spikes follow a Poisson process of events, 20 % of them bursts; each spike adds
     ``dff_per_spike * h(t - t_spike)`` to the neuron's ΔF/F with the double-exponential kernel
-    ``h`` of :func:`napari_calcium.core.spikes.indicators.double_exponential`, evaluated at sub-frame
-    precision. The neuropil follows the contamination model of suite2p
+    ``h`` of :func:`napari_calcium.core.spikes.indicators.double_exponential`, evaluated at
+    sub-frame precision. The neuropil follows the contamination model of suite2p
     (``F_soma + r * F_neuropil``; Pachitariu et al. 2017, bioRxiv 061507); the noise model is the
     standard photon-counting one (Poisson shot noise plus Gaussian read noise).
 

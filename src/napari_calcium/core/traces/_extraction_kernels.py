@@ -1,4 +1,5 @@
-"""Block projection kernels of :mod:`napari_calcium.core.traces.extraction`, CPU and GPU side by side.
+"""Block projection kernels of :mod:`napari_calcium.core.traces.extraction`, CPU and GPU side by
+side.
 
 One frame block ``(t, ny, nx)`` is projected onto the stacked mask matrix ``M`` (CSR, rows =
 cell masks then neuropil masks, columns = flat pixels): ``out[:, k] = M @ block[k].ravel()``.

@@ -17,9 +17,10 @@
 ==========================  ==============================================================
 
 ``dff = (F − F0) / F0`` for all but ``"dff_sqrt"``. Why ``"robust"`` is the default: on drifting
-synthetic traces (:func:`.baseline.simulate_drifting_traces`, 100 ROIs × 10 min at 30 Hz, sparse
-GCaMP6s activity, 5 % shot-like noise) the median over ROIs of ``mean |F0_est − F0| / F0`` is
-1.3 % for ``"robust"``, 2.3 % for maximin, 6.0 % for the running 8th percentile, 13 % for
+synthetic traces
+(:func:`~napari_calcium.core.synthetic.traces.simulate_drifting_traces`, 100 ROIs × 10 min at
+30 Hz, sparse GCaMP6s activity, 5 % shot-like noise) the median over ROIs of ``mean |F0_est − F0| /
+F0`` is 1.3 % for ``"robust"``, 2.3 % for maximin, 6.0 % for the running 8th percentile, 13 % for
 CalSciPy's constant and the constant percentile: a low percentile sits about ``1.3 σ`` below the
 baseline under noise, which ``"robust"`` corrects.
 """

@@ -2,8 +2,8 @@
 
 :func:`extract_traces` reads the movie once, in frame blocks, and projects every block onto one
 sparse matrix that stacks the cell masks and the neuropil masks of
-:func:`~napari_calcium.core.rois.neuropil.extraction_masks` (rows normalised to sum 1), so each frame
-is read once and multiplied once. :func:`estimate_neuropil_coefficients` fits the neuropil
+:func:`~napari_calcium.core.rois.neuropil.extraction_masks` (rows normalised to sum 1), so each
+frame is read once and multiplied once. :func:`estimate_neuropil_coefficients` fits the neuropil
 coefficient of each ROI instead of the conventional 0.7.
 
 Example

@@ -10,6 +10,11 @@ is the displacement of frame ``t``'s content relative to the template,
 ``movie[t, y, x] ≈ template(y - dy, x - dx)``. Correcting samples
 ``corrected[t, y, x] = movie[t, y + dy, x + dx]``. With a template it builds itself,
 :func:`motion_correct` refers the shifts to the recording's median position.
+
+This module holds the rigid driver (:func:`motion_correct`, :func:`estimate_shifts` and their
+results) and re-exports the public pieces it calls: :func:`build_template`
+(:mod:`.template`), :func:`apply_shifts` and :func:`recentre_shifts` (:mod:`.shifting`); the
+shifts are measured by :mod:`.phase_correlation`.
 """
 
 from __future__ import annotations
@@ -23,8 +28,18 @@ import numpy as np
 from ....errors import ShapeError
 from ..._backend import array_module, is_dask_array, to_host
 from ...chunking import iter_frame_blocks
-from . import _machinery as _k
-from .shifting import _check_dtype, _check_movie, _choice, apply_shifts, recentre_shifts
+from .phase_correlation import int_at_least, make_estimator
+from .shifting import (
+    BORDERS,
+    INTERPOLATIONS,
+    _check_dtype,
+    _check_movie,
+    _choice,
+    apply_shifts,
+    recentre_shifts,
+    valid_box,
+)
+from .template import build_template, template_from_movie
 
 __all__ = [
     "MotionCorrectionResult",
@@ -196,7 +211,7 @@ def estimate_shifts(
     (50, 2)
     """
     movie = _check_movie(movie)
-    est = _k.make_estimator(
+    est = make_estimator(
         movie,
         max_shift_px=max_shift_px,
         upsample_factor=upsample_factor,
@@ -222,70 +237,6 @@ def _estimate(movie, est, block_frames, progress, should_stop) -> ShiftEstimate:
     for block, array in blocks:
         shifts[block.frames], peaks[block.frames] = est(array)
     return ShiftEstimate(shifts, peaks)
-
-
-def build_template(
-    movie: Any,
-    *,
-    n_frames: int = 200,
-    n_iterations: int = 3,
-    max_shift_px: float | tuple[float, float] | None = None,
-    upsample_factor: int = 10,
-    highpass_sigma_px: float | None = None,
-    smooth_sigma_px: float = 1.15,
-    whitening: float = 1.0,
-    interpolation: str = "cubic",
-    should_stop: Callable[[], bool] | None = None,
-) -> Any:
-    """Build a registration template from a sample of frames, refined iteratively.
-
-    Parameters
-    ----------
-    movie : array_like, shape (frames, y, x)
-        numpy, memmap, dask or cupy. Only the sample is read (and held in memory).
-    n_frames : int, optional
-        Frames in the sample, read as 10 contiguous runs spread over the recording (all frames
-        when the movie is shorter).
-    n_iterations : int, optional
-        Register-and-average rounds after the seed (0 keeps the seed average).
-    max_shift_px, upsample_factor, highpass_sigma_px, smooth_sigma_px, whitening
-        As in :func:`estimate_shifts`.
-    interpolation : {"cubic", "linear", "fourier"}, optional
-        How sample frames are shifted before averaging (see :func:`apply_shifts`).
-    should_stop : callable, optional
-        Polled between blocks; returning True raises
-        :class:`~napari_calcium.errors.OperationCancelled`.
-
-    Returns
-    -------
-    array, shape (y, x), float32
-        The template on the movie's array module, in the movie's units.
-
-    Notes
-    -----
-    The seed is the mean of the sampled frame whose best-correlated tenth of the sample
-    correlates most with it, together with that tenth (correlations of the prepared frames,
-    block-averaged to about 64 px), as in suite2p (Pachitariu et al. 2017). Each round registers
-    the sample to the template, keeps the best-correlated 75 % of frames and averages them after
-    shifting each by ``-(shift - median shift)``, as in NoRMCorre (Pnevmatikakis & Giovannucci
-    2017): the template sits at the *median position of the sample*, not at the seed frames'.
-    References: see :func:`motion_correct`.
-    """
-    movie = _check_movie(movie)
-    n_sample = _k.int_at_least(n_frames, "n_frames", 1)
-    n_iterations = _k.int_at_least(n_iterations, "n_iterations", 0)
-    interpolation = _choice(interpolation, "interpolation", _k.INTERPOLATIONS)
-    est = _k.make_estimator(
-        movie,
-        max_shift_px=max_shift_px,
-        upsample_factor=upsample_factor,
-        highpass_sigma_px=highpass_sigma_px,
-        smooth_sigma_px=smooth_sigma_px,
-        whitening=whitening,
-    )
-    if int(movie.shape[0]) == 0:
-        raise ShapeError("movie has no frames; a template needs at least one")
-    return _k.template_from_movie(movie, est, n_sample, n_iterations, interpolation, should_stop)
 
 
 def motion_correct(
@@ -394,14 +345,14 @@ def motion_correct(
     """
     movie = _check_movie(movie)
     template_given = template is not None
-    interpolation = _choice(interpolation, "interpolation", _k.INTERPOLATIONS)
-    border = _choice(border, "border", _k.BORDERS)
+    interpolation = _choice(interpolation, "interpolation", INTERPOLATIONS)
+    border = _choice(border, "border", BORDERS)
     out_dtype = _check_dtype(dtype, border)
-    n_template_frames = _k.int_at_least(n_template_frames, "n_template_frames", 1)
-    n_template_iterations = _k.int_at_least(n_template_iterations, "n_template_iterations", 0)
+    n_template_frames = int_at_least(n_template_frames, "n_template_frames", 1)
+    n_template_iterations = int_at_least(n_template_iterations, "n_template_iterations", 0)
     if block_frames is not None:
-        _k.int_at_least(block_frames, "block_frames", 1)
-    est = _k.make_estimator(
+        int_at_least(block_frames, "block_frames", 1)
+    est = make_estimator(
         movie,
         max_shift_px=max_shift_px,
         upsample_factor=upsample_factor,
@@ -412,7 +363,7 @@ def motion_correct(
     if template is None:
         if int(movie.shape[0]) == 0:
             raise ShapeError("movie has no frames; a template needs at least one")
-        template = _k.template_from_movie(
+        template = template_from_movie(
             movie, est, n_template_frames, n_template_iterations, interpolation, should_stop
         )
     else:
@@ -440,5 +391,5 @@ def motion_correct(
         n_template_frames=n_template_frames, n_template_iterations=n_template_iterations,
         template_given=template_given,
     )  # fmt: skip
-    box = _k.valid_box(shifts, (int(movie.shape[1]), int(movie.shape[2])))
+    box = valid_box(shifts, (int(movie.shape[1]), int(movie.shape[2])))
     return MotionCorrectionResult(corrected, shifts, template, peaks, box, parameters)

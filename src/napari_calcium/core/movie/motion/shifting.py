@@ -1,25 +1,38 @@
 """Applying rigid shifts to a movie, and referring shifts to the recording's median position.
 
-The last two pieces of :func:`~napari_calcium.core.movie.motion.rigid.motion_correct` (which re-exports
-both): :func:`apply_shifts` samples ``corrected[t, y, x] = movie[t, y + dy, x + dx]`` block by
-block (lazily for dask input), and :func:`recentre_shifts` moves shifts measured against a built
-template to the median position. See :mod:`napari_calcium.core.movie.motion.rigid` for the sign
-convention.
+The correcting half of rigid registration, written once for numpy and cupy.
+:func:`apply_shifts` samples ``corrected[t, y, x] = movie[t, y + dy, x + dx]`` block by block
+(lazily for dask input) and :func:`recentre_shifts` moves shifts measured against a built template
+to the median position; :func:`~napari_calcium.core.movie.motion.rigid.motion_correct` (whose
+module re-exports both) ends with them. See :mod:`napari_calcium.core.movie.motion.rigid` for the
+sign convention.
+
+Beneath them, the shifting of frame blocks: :func:`interpolation_taps` (Keys cubic or linear
+weights, computed on the host), :func:`shift_frames` (a numba kernel on numpy blocks, its
+array-expression twin elsewhere, or a Fourier phase ramp), :func:`fill_border` and
+:func:`valid_box` (pixels whose source lay outside the frame), :func:`correct_block` (shift, fill,
+crop, cast) and :func:`dask_block` (its ``map_blocks`` wrapper); with the options they accept
+(:data:`INTERPOLATIONS`, :data:`BORDERS`) and the movie, shifts and dtype checks.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ....errors import ParameterError, ShapeError
-from ..._backend import array_module, is_dask_array, to_host
+from ..._backend import array_module, fft_module, is_dask_array, to_host
 from ...chunking import iter_frame_blocks
-from . import _machinery as _k
+from .phase_correlation import _fft_kwargs, max_shift_pair
 
 __all__ = ["apply_shifts", "recentre_shifts"]
+
+INTERPOLATIONS = ("cubic", "linear", "fourier")
+BORDERS = ("nan", "zero", "edge", "crop")
 
 
 def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
@@ -100,14 +113,14 @@ def recentre_shifts(
     shifts = np.asarray(shifts, dtype=np.float64)
     if shifts.ndim != 2 or shifts.shape[1] != 2:
         raise ShapeError(f"shifts must have shape (frames, 2), got {shifts.shape}")
-    interpolation = _choice(interpolation, "interpolation", _k.INTERPOLATIONS)
+    interpolation = _choice(interpolation, "interpolation", INTERPOLATIONS)
     if not len(shifts):
         return shifts, template
     shape = tuple(int(s) for s in np.shape(template))
-    limit = np.asarray(_k.max_shift_pair(max_shift_px, shape[-2:]), dtype=np.float64)
+    limit = np.asarray(max_shift_pair(max_shift_px, shape[-2:]), dtype=np.float64)
     median = np.median(shifts, axis=0)
     shifts = np.clip(shifts - median, -limit, limit)
-    template = _k.correct_block(
+    template = correct_block(
         template[None], -median[None], interpolation=interpolation, border="edge",
         dtype=np.dtype(np.float32), box=None,
     )[0]  # fmt: skip
@@ -184,11 +197,11 @@ def apply_shifts(
     """
     movie = _check_movie(movie)
     shifts = _check_shifts(shifts, int(movie.shape[0]))
-    interpolation = _choice(interpolation, "interpolation", _k.INTERPOLATIONS)
-    border = _choice(border, "border", _k.BORDERS)
+    interpolation = _choice(interpolation, "interpolation", INTERPOLATIONS)
+    border = _choice(border, "border", BORDERS)
     out_dtype = _check_dtype(dtype, border)
     ny, nx = int(movie.shape[1]), int(movie.shape[2])
-    box = _k.valid_box(shifts, (ny, nx)) if border == "crop" else (0, ny, 0, nx)
+    box = valid_box(shifts, (ny, nx)) if border == "crop" else (0, ny, 0, nx)
     if border == "crop" and (box[1] <= box[0] or box[3] <= box[2]):
         raise ParameterError(
             "border='crop' leaves no pixel valid in every frame (the shifts span the whole frame); "
@@ -202,7 +215,7 @@ def apply_shifts(
         xp = array_module(movie)
         out_chunks = (whole.chunks[0], (box[1] - box[0],), (box[3] - box[2],))
         return whole.map_blocks(
-            functools.partial(_k.dask_block, shifts=shifts, **options),
+            functools.partial(dask_block, shifts=shifts, **options),
             dtype=out_dtype,
             chunks=out_chunks,
             meta=xp.empty((0, 0, 0), dtype=out_dtype),
@@ -217,5 +230,187 @@ def apply_shifts(
         desc="motion correction: applying shifts",
     )
     for block, array in blocks:
-        out[block.frames] = _k.correct_block(array, shifts[block.frames], xp=xp, **options)
+        out[block.frames] = correct_block(array, shifts[block.frames], xp=xp, **options)
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Shifting frame blocks
+# --------------------------------------------------------------------------------------------------
+def _cubic_weights(t: np.ndarray) -> np.ndarray:
+    """Keys (1981) cubic convolution (a = -0.5): weights of taps -1, 0, 1, 2 for fractions t."""
+    a = -0.5
+    out = []
+    for d in (1.0 + t, t, 1.0 - t, 2.0 - t):
+        near = (a + 2.0) * d**3 - (a + 3.0) * d**2 + 1.0
+        far = a * d**3 - 5.0 * a * d**2 + 8.0 * a * d - 4.0 * a
+        out.append(np.where(d <= 1.0, near, far))
+    return np.stack(out, axis=-1)
+
+
+def interpolation_taps(shifts: np.ndarray, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integer bases ``(frames, 2)`` and float32 weights ``(frames, 2, 4)`` of taps -1..2.
+
+    ``out(i) = Σ_k weights[k] in(i + base + k - 1)`` samples ``in(i + shift)`` (linear: taps 0, 1).
+    Computed on the host once, so the numba kernel and the array expression use the same numbers.
+    """
+    base = np.floor(np.asarray(shifts, dtype=np.float64).reshape(-1, 2))
+    t = np.asarray(shifts, dtype=np.float64).reshape(-1, 2) - base
+    zero = np.zeros_like(t)
+    linear = np.stack([zero, 1.0 - t, t, zero], axis=-1)
+    weights = linear if interpolation == "linear" else _cubic_weights(t)
+    return base.astype(np.int64), weights.astype(np.float32)
+
+
+def _shift_frames_xp(x: Any, base: np.ndarray, weights: np.ndarray, xp: Any) -> Any:
+    """Array-expression twin of the numba kernel (cupy's path): the same taps, the same order."""
+    n, ny, nx = x.shape
+    out = xp.empty((n, ny, nx), dtype=xp.float32)
+    if n == 0:
+        return out
+    pad = int(np.abs(base).max()) + 3
+    padded = xp.pad(x, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+    for f in range(n):
+        rows = None
+        start = pad + int(base[f, 0]) - 1
+        for k in range(4):
+            term = padded[f, start + k : start + k + ny, :] * weights[f, 0, k]
+            rows = term if rows is None else rows + term
+        cols = None
+        start = pad + int(base[f, 1]) - 1
+        for k in range(4):
+            term = rows[:, start + k : start + k + nx] * weights[f, 1, k]
+            cols = term if cols is None else cols + term
+        out[f] = cols
+    return out
+
+
+@functools.cache
+def _shift_kernel() -> Any:
+    """numba CPU kernel (compiled once, cached on disk): shift frames by their taps."""
+    import numba
+
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def kernel(frames, base, weights, out):  # pragma: no cover - compiled
+        n, ny, nx = frames.shape
+        for f in numba.prange(n):
+            by, bx = base[f, 0], base[f, 1]
+            wy, wx = weights[f, 0], weights[f, 1]
+            w0, w1, w2, w3 = wy[0], wy[1], wy[2], wy[3]
+            v0, v1, v2, v3 = wx[0], wx[1], wx[2], wx[3]
+            pad = abs(bx) + 2
+            line = np.empty(nx + 2 * pad, np.float32)
+            for i in range(ny):
+                r0 = frames[f, min(max(i + by - 1, 0), ny - 1)]
+                r1 = frames[f, min(max(i + by, 0), ny - 1)]
+                r2 = frames[f, min(max(i + by + 1, 0), ny - 1)]
+                r3 = frames[f, min(max(i + by + 2, 0), ny - 1)]
+                for j in range(nx):  # rows first: same order of operations as the xp twin
+                    line[pad + j] = (
+                        np.float32(r0[j]) * w0
+                        + np.float32(r1[j]) * w1
+                        + np.float32(r2[j]) * w2
+                        + np.float32(r3[j]) * w3
+                    )
+                for j in range(pad):  # edge values beyond the frame ("nearest")
+                    line[j] = line[pad]
+                    line[pad + nx + j] = line[pad + nx - 1]
+                start = pad + bx - 1
+                for j in range(nx):
+                    out[f, i, j] = (
+                        line[start + j] * v0
+                        + line[start + j + 1] * v1
+                        + line[start + j + 2] * v2
+                        + line[start + j + 3] * v3
+                    )
+
+    return kernel
+
+
+def shift_frames(
+    block: Any, shifts: np.ndarray, xp: Any, *, interpolation: str, use_numba: bool = True
+) -> Any:
+    """Correct each frame: ``out[f](y, x) = block[f](y + dy[f], x + dx[f])``, float32.
+
+    ``cubic`` and ``linear`` read samples beyond the frame edge as the edge value ("nearest");
+    ``fourier`` shifts periodically. Pixels whose source lies outside the frame are left to
+    :func:`fill_border`. numpy blocks go through a numba kernel (unless `use_numba` is False),
+    other namespaces through the equivalent array expression.
+    """
+    shifts = np.asarray(shifts, dtype=np.float64).reshape(-1, 2)
+    if interpolation == "fourier":
+        x = xp.asarray(block, dtype=xp.float32)
+        fft = fft_module(xp)
+        kwargs = _fft_kwargs(xp)
+        ny, nx = x.shape[1:]
+        ky = np.fft.fftfreq(ny)[None, :, None]
+        kx = np.fft.rfftfreq(nx)[None, None, :]
+        ramp_y = np.exp(2j * np.pi * ky * shifts[:, 0, None, None]).astype(np.complex64)
+        ramp_x = np.exp(2j * np.pi * kx * shifts[:, 1, None, None]).astype(np.complex64)
+        spec = fft.rfft2(x, **kwargs)
+        spec *= xp.asarray(ramp_y)
+        spec *= xp.asarray(ramp_x)
+        return fft.irfft2(spec, s=(ny, nx), **kwargs).astype(xp.float32, copy=False)
+    base, weights = interpolation_taps(shifts, interpolation)
+    if xp is np and use_numba:  # the CPU fast path: numba, parallel over frames
+        native = np.dtype(block.dtype) in (np.dtype(np.uint16), np.dtype(np.float32))
+        frames = np.ascontiguousarray(block, dtype=None if native else np.float32)
+        out = np.empty(frames.shape, dtype=np.float32)
+        if frames.shape[0]:  # two compiled signatures: uint16 (raw data) and float32
+            _shift_kernel()(frames, base, weights, out)
+        return out
+    return _shift_frames_xp(xp.asarray(block, dtype=xp.float32), base, weights, xp)
+
+
+def _valid_range(shift: float, length: int) -> tuple[int, int]:
+    """Output indices ``[lo, hi)`` whose source ``i + shift`` lies within ``[0, length - 1]``."""
+    tol = 1e-6
+    lo = max(0, math.ceil(-shift - tol))
+    hi = min(length, math.floor(length - 1 - shift + tol) + 1)
+    return lo, max(lo, hi)
+
+
+def valid_box(shifts: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)``: the region whose source lies inside the frame for every shift."""
+    box = [0, shape[0], 0, shape[1]]
+    for row in np.asarray(shifts, dtype=np.float64).reshape(-1, 2):
+        for axis in (0, 1):
+            lo, hi = _valid_range(float(row[axis]), shape[axis])
+            box[2 * axis], box[2 * axis + 1] = max(box[2 * axis], lo), min(box[2 * axis + 1], hi)
+    return box[0], max(box[0], box[1]), box[2], max(box[2], box[3])
+
+
+def fill_border(frames: Any, shifts: np.ndarray, border: str) -> Any:
+    """Fill pixels whose source lay outside the frame: NaN, 0 or the nearest valid pixel."""
+    if border == "crop":
+        return frames
+    ny, nx = frames.shape[1:]
+    for f in range(frames.shape[0]):
+        y0, y1 = _valid_range(float(shifts[f, 0]), ny)
+        x0, x1 = _valid_range(float(shifts[f, 1]), nx)
+        frame, edge = frames[f], border == "edge"
+        if edge and (y1 <= y0 or x1 <= x0):
+            continue
+        value = float("nan") if border == "nan" else 0.0
+        frame[:y0] = frame[y0] if edge else value
+        frame[y1:] = frame[y1 - 1] if edge else value
+        frame[:, :x0] = frame[:, x0 : x0 + 1] if edge else value
+        frame[:, x1:] = frame[:, x1 - 1 : x1] if edge else value
+    return frames
+
+
+def correct_block(block, shifts, *, interpolation, border, dtype, box, xp=None) -> Any:
+    xp = array_module(block) if xp is None else xp
+    out = shift_frames(block, shifts, xp, interpolation=interpolation)
+    out = fill_border(out, shifts, border)
+    if border == "crop":
+        out = out[:, box[0] : box[1], box[2] : box[3]]
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        out = xp.clip(xp.rint(out), info.min, info.max)
+    return out.astype(dtype, copy=False)
+
+
+def dask_block(block, *, shifts, block_info=None, **options) -> Any:
+    start, stop = block_info[0]["array-location"][0]
+    return correct_block(block, shifts[start:stop], **options)

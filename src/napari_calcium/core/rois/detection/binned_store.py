@@ -1,10 +1,10 @@
 """Detection's temporally binned movie under a memory budget: in RAM, or spilled to a file.
 
-:func:`~napari_calcium.core.rois.detection.detect.detect_rois` works on a float32 copy of the movie binned in
-time (up to ``max_binned_frames`` frames: 1 GiB for 1,000 frames of 512 × 512). When that copy
-is larger than the memory budget (``binned_memory_mib``) it goes to a temporary raw file instead,
-written and read back in frame blocks, so detection's memory stays bounded by the budget and a
-few blocks whatever the movie. Every operation on the binned movie (its mean, the in-place
+:func:`~napari_calcium.core.rois.detection.detect.detect_rois` works on a float32 copy of the movie
+binned in time (up to ``max_binned_frames`` frames: 1 GiB for 1,000 frames of 512 × 512). When that
+copy is larger than the memory budget (``binned_memory_mib``) it goes to a temporary raw file
+instead, written and read back in frame blocks, so detection's memory stays bounded by the budget
+and a few blocks whatever the movie. Every operation on the binned movie (its mean, the in-place
 spatial band-pass, the correlation / PNR pass, the per-ROI windows) gives bit for bit the same
 values in RAM and on disk.
 """

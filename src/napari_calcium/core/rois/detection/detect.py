@@ -5,8 +5,8 @@ copy of bounded size, and finds cells from that copy:
 
 1. every binned frame is band-passed (difference of Gaussians) to remove neuropil and pixel noise;
 2. *activity*: the local correlation image and the peak-to-noise ratio of the band-passed movie
-   (:func:`~napari_calcium.core.movie.projections.correlation_pnr`) give CaImAn/CNMF-E's seed image
-   ``correlation x PNR``; *anatomy*: the scale-normalised Laplacian-of-Gaussian of the
+   (:func:`~napari_calcium.core.movie.summary_images.correlation_pnr`) give CaImAn/CNMF-E's seed
+   image ``correlation x PNR``; *anatomy*: the scale-normalised Laplacian-of-Gaussian of the
    contrast-normalised mean image marks somata as blobs, also silent ones;
 3. seeds are the local maxima of either map above its threshold (robust z-scores);
 4. from each seed, strongest first, an ROI grows over the pixels whose traces correlate with the
@@ -15,7 +15,7 @@ copy of bounded size, and finds cells from that copy:
 5. ROIs with an implausible area (vs. the expected diameter) or shape are dropped.
 
 Ring-shaped somata (GCaMP excluded from the nucleus) are also seeded from their *nuclear
-shadow*, a compact dark blob at the nucleus scale (:mod:`._detection_rings`), and outlined as the
+shadow*, a compact dark blob at the nucleus scale (:mod:`.rings`), and outlined as the
 disk of the expected diameter around it; the cell size estimate pools filled-blob scales with
 nucleus scales over the nucleus fraction (0.7, an anatomical prior).
 
@@ -47,16 +47,10 @@ import numpy as np
 
 from ....errors import ParameterError, ShapeError
 from ..._backend import to_host
-from ...movie.projections import correlation_pnr
-from ._blocks import (
-    activity_map,
-    anatomy_map,
-    bandpass_frames,
-    estimate_diameter,
-    find_seeds,
-    grow_all,
-)
+from ...movie.summary_images import correlation_pnr
 from .binned_store import SpilledMovie, bandpass_spilled, build_binned
+from .growth import find_seeds, grow_all
+from .maps import activity_map, anatomy_map, bandpass_frames, estimate_diameter
 
 __all__ = [
     "DEFAULT_BINNED_MEMORY_MIB",

@@ -3,7 +3,8 @@
 Raw OASIS spikes are sparse and jittered by a frame or two; correlated with true spikes in 40 ms
 bins they lose to a plain smoothed derivative (Berens et al. 2018). The gain comes from turning
 the deconvolved ``s`` into a rate whose smoothing, delay and dynamic range fit the indicator and
-the data. :func:`~napari_calcium.core.spikes.deconvolution.api.deconvolve` does, with the pieces here:
+the data. :func:`~napari_calcium.core.spikes.deconvolution.api.deconvolve` does, with the pieces
+here:
 
 1. **baseline** (:func:`remove_baseline`): subtract a running 8th percentile over
    ``baseline_window_s`` (drift removal), then the noise floor of what is left, the mode of its

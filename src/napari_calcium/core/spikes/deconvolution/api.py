@@ -294,9 +294,9 @@ def deconvolve(
     ----------
     traces : array_like (n_rois, n_frames) or (n_frames,), TraceSet or DffResult
         Fluorescence: ΔF/F (best), neuropil-corrected F or any linear transform of it. A
-        :class:`~napari_calcium.core.traces.extraction.TraceSet` gives its ``corrected`` traces, ids and
-        frame rate; a :class:`~napari_calcium.core.traces.dff.DffResult` its ``dff``. Finite, at least
-        32 frames.
+        :class:`~napari_calcium.core.traces.extraction.TraceSet` gives its ``corrected`` traces, ids
+        and frame rate; a :class:`~napari_calcium.core.traces.dff.DffResult` its ``dff``. Finite, at
+        least 32 frames.
     frame_rate_hz : float, optional
         Frames per second (required unless a TraceSet with a frame rate is given).
     method : {"oasis-ar1", "oasis-ar2", "fista"}

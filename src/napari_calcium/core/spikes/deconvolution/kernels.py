@@ -15,7 +15,8 @@ geometric modes of the recursion ``c[t] = g1 c[t-1] + g2 c[t-2] + x[t]`` with ``
 
     H(z) = A (d - r) z^-1 / (1 - g1 z^-1 - g2 z^-2),    A = 1 / peak,
 
-which is how :func:`~napari_calcium.core.spikes.deconvolution.fista.fista_deconvolve` applies it in O(n).
+which is how :func:`~napari_calcium.core.spikes.deconvolution.fista.fista_deconvolve` applies it in
+O(n).
 
 References
 ----------
@@ -231,8 +232,8 @@ def build_kernel(
     -----
     CaLab normalises to peak 1 and cuts where the decay envelope falls below 1e-6; we cut at 1e-4
     of the peak (the tail beyond carries < 1e-4·τd·fs of the area). The truncation does not affect
-    :func:`~napari_calcium.core.spikes.deconvolution.fista.fista_deconvolve`, which filters with the exact
-    infinite kernel (:func:`kernel_iir`).
+    :func:`~napari_calcium.core.spikes.deconvolution.fista.fista_deconvolve`, which filters with the
+    exact infinite kernel (:func:`kernel_iir`).
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Tests of napari_calcium.core.movie.motion.rigid: rigid motion correction on the synthetic generator.
+"""Tests of napari_calcium.core.movie.motion: rigid motion correction on the synthetic generator.
 
 Accuracy is measured against ``simulate_recording(..., motion_px=...)``, whose ``truth.shifts``
 follow the same sign convention as ours: ``movie[t, y, x] ≈ scene(y - dy, x - dx)``.
@@ -12,7 +12,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_calcium.core._backend import gpu_available
-from napari_calcium.core.movie.motion import _machinery as impl
+from napari_calcium.core.movie.motion import phase_correlation, shifting
 from napari_calcium.core.movie.motion.rigid import (
     MotionCorrectionResult,
     apply_shifts,
@@ -196,8 +196,8 @@ def test_numba_kernel_matches_its_array_twin(small, interpolation, dtype):
     """The CPU numba kernel and the xp expression (cupy's path) are the same algorithm."""
     block = small.movie[:10].astype(dtype)
     shifts = np.array([[0.3, -1.7], [-4.5, 2.25], [0, 0], [7.9, -0.01], [-0.5, 0.5]] * 2)
-    fast = impl.shift_frames(block, shifts, np, interpolation=interpolation)
-    twin = impl.shift_frames(block, shifts, np, interpolation=interpolation, use_numba=False)
+    fast = shifting.shift_frames(block, shifts, np, interpolation=interpolation)
+    twin = shifting.shift_frames(block, shifts, np, interpolation=interpolation, use_numba=False)
     np.testing.assert_allclose(fast, twin, rtol=1e-6, atol=1e-3)
 
 
@@ -208,7 +208,9 @@ def test_numba_contraction_matches_einsum(axis):
     cross = (rng.normal(size=(5, 16, 9)) + 1j * rng.normal(size=(5, 16, 9))).astype(np.complex64)
     vec = np.exp(1j * rng.uniform(0, 6, size=(5, cross.shape[1 + axis]))).astype(np.complex64)
     expected = np.einsum("fyk,fy->fk" if axis == 0 else "fyk,fk->fy", cross, vec)
-    np.testing.assert_allclose(impl._contract(np, cross, vec, axis), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        phase_correlation._contract(np, cross, vec, axis), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.gpu
@@ -253,7 +255,7 @@ def test_interpolation_accuracy_on_a_smooth_scene():
     truth = np.stack([scene(yy + dy, xx + dx) for dy, dx in shifts])
     inner = (slice(None), slice(8, -8), slice(8, -8))
     error = {}
-    for method in impl.INTERPOLATIONS:
+    for method in shifting.INTERPOLATIONS:
         out = apply_shifts(movie, shifts, interpolation=method)
         error[method] = np.sqrt(np.mean((out[inner] - truth[inner]) ** 2)) / movie.std()
     assert error["cubic"] < 0.005 and error["linear"] < 0.05 and error["fourier"] < 0.02, error
@@ -274,7 +276,7 @@ def test_borders_and_valid_box():
     crop = apply_shifts(movie, shifts, border="crop")
     assert crop.shape == (2, 6, 11)  # rows [1, 7), columns [1, 12)
     np.testing.assert_array_equal(crop, nan[:, 1:7, 1:])
-    assert impl.valid_box(shifts, (10, 12)) == (1, 7, 1, 12)
+    assert shifting.valid_box(shifts, (10, 12)) == (1, 7, 1, 12)
 
 
 def test_integer_output_dtype_is_rounded_and_clipped(small):
