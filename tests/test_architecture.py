@@ -89,7 +89,8 @@ def _public_api_lines() -> list[str]:
             text = str(inspect.signature(obj))
         except (TypeError, ValueError):
             return ""
-        return re.sub(r"napari_calcium(?:\.\w+)*\.(\w+)", r"\1", text)
+        text = re.sub(r"napari_calcium(?:\.\w+)*\.(\w+)", r"\1", text)
+        return re.sub(r"ForwardRef\('([^']*)'\)", r"'\1'", text)  # as Python versions differ
 
     lines = []
     for name in sorted(nc.__all__):
