@@ -44,8 +44,11 @@ def _report(item: BatchItem) -> None:
     """One line per finished recording: its summary on stdout, or its error on stderr."""
     if item.ok:
         print(_summary_line(item), flush=True)
-    else:
-        print(f"napari-calcium run: error: {item.input}: {item.error}", file=sys.stderr, flush=True)
+        return
+    error = str(item.error)
+    if not error.startswith(str(item.input)):  # our errors lead with the file already
+        error = f"{item.input}: {error}"
+    print(f"napari-calcium run: error: {error}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace, progress_factory) -> int:

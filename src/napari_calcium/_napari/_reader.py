@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import RecordingError
 from ..io.metadata import Recording
 from ._layers import movie_layer_kwargs
 
@@ -51,7 +52,10 @@ def middle_frame_range(movie: Any) -> tuple[float, float]:
     frame = np.asarray(movie[movie.shape[0] // 2])
     if frame.dtype == bool:  # 1-bit TIFFs: percentiles need numbers
         frame = frame.astype(np.uint8)
-    lo, hi = (float(v) for v in np.percentile(frame, (0.1, 99.9)))
+    finite = frame[np.isfinite(frame)]  # NaN borders (motion-corrected movies) have no colour
+    if finite.size == 0:
+        return (0.0, 1.0)
+    lo, hi = (float(v) for v in np.percentile(finite, (0.1, 99.9)))
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
@@ -68,6 +72,12 @@ def recording_layer_data(rec: Recording) -> list[tuple[Any, dict, str]]:
         base = base[: -len(".ome")]
     layers = []
     for channel, movie in rec.channels.items():
+        if np.dtype(movie.dtype).kind not in "biuf":
+            raise RecordingError(
+                rec.path,
+                f"channel {channel!r} has {movie.dtype} pixels; napari-calcium shows real-valued "
+                "intensities (bool, integer or float)",
+            )
         layer_meta = {**meta, "source_path": str(Path(rec.path)), "channel": channel}
         name = f"{base} {channel}" if len(rec.channels) > 1 or channel else base
         kwargs = movie_layer_kwargs(layer_meta, name=name, ndim=movie.ndim)

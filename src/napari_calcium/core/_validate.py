@@ -7,7 +7,12 @@ from typing import Any
 
 from ..errors import ParameterError
 
-__all__ = ["positive"]
+__all__ = ["MIN_FRAMES_BOUND", "WINDOW_TRACE_RATIO", "frames_within_data", "positive"]
+
+#: A window or kernel width in frames may be at most this many times the data's length ...
+WINDOW_TRACE_RATIO = 10
+#: ... or this many frames, whichever is larger (short traces keep their usual windows).
+MIN_FRAMES_BOUND = 100_000
 
 
 def positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
@@ -39,3 +44,43 @@ def positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ParameterError(f"{name} must be a finite number {bound}; got {value!r}")
     return v
+
+
+def frames_within_data(
+    frames: float, n_frames: int, name: str, value: Any, unit: str = "s"
+) -> float:
+    """``frames`` unchanged when a window of that many frames is one the data can need.
+
+    Windows, smoothing widths and kernels given in seconds become frame counts, and the arrays
+    built from them (padding, kernels) grow with those counts. A width of more than
+    :data:`WINDOW_TRACE_RATIO` times the data's length (or :data:`MIN_FRAMES_BOUND` frames for
+    short data) describes nothing the data holds, so it is refused before any allocation.
+
+    Parameters
+    ----------
+    frames : float
+        The width in frames, as computed from the argument.
+    n_frames : int
+        Frames in the data it applies to.
+    name, value, unit : str, Any, str
+        The argument's name, its value as given and its unit, for the message.
+
+    Returns
+    -------
+    float
+        `frames`.
+
+    Raises
+    ------
+    ParameterError
+        When ``frames`` exceeds the bound; the message names the argument and the limit.
+    """
+    limit = max(WINDOW_TRACE_RATIO * int(n_frames), MIN_FRAMES_BOUND)
+    if not frames <= limit:
+        raise ParameterError(
+            f"{name}={value!r}{' ' + unit if unit else ''} is too large: it spans {frames:,.0f} "
+            f"frames for data of {int(n_frames):,} frames (at most {limit:,} frames: "
+            f"{WINDOW_TRACE_RATIO}x the data, or {MIN_FRAMES_BOUND:,}); check the value and the "
+            "frame rate"
+        )
+    return frames

@@ -31,6 +31,7 @@ __all__ = [
     "FrameBlock",
     "apply_blockwise",
     "auto_block_frames",
+    "check_real",
     "frame_blocks",
     "iter_frame_blocks",
     "track_blocks",
@@ -184,7 +185,31 @@ def _check_movie(movie: Any) -> Any:
             f"movie has shape {shape}; expected frames first with at least 2 dimensions, "
             "(frames, y, x) or (frames, planes, y, x)"
         )
+    check_real(movie)
     return movie
+
+
+def check_real(movie: Any, name: str = "movie") -> None:
+    """Refuse a movie whose values are not real numbers (complex, object, strings, ...).
+
+    Every compute path works on real-valued intensities; a complex movie would otherwise fail
+    deep inside a numba kernel or silently drop its imaginary part.
+
+    Raises
+    ------
+    ShapeError
+        For a dtype that is not bool, integer or float; the message names `name` and its dtype
+        (the filters' own dtype check uses the same type).
+    """
+    try:
+        kind = np.dtype(movie.dtype).kind
+    except (TypeError, AttributeError):  # array-API dtypes that numpy does not name
+        return
+    if kind not in "biuf":
+        raise ShapeError(
+            f"{name} has dtype {movie.dtype}; napari-calcium works on real-valued intensities "
+            f"(bool, integer or float): pass np.abs({name}) or {name}.real for complex data"
+        )
 
 
 def _read_block(movie: Any, start: int, stop: int) -> Any:
@@ -541,6 +566,8 @@ def _apply_dask(movie: Any, func: Callable, *, overlap: int, dtype: Any) -> Any:
     out_dtype = np.dtype(np.float32 if dtype is None else dtype)
     meta_xp = array_module(movie._meta)
     whole_frames = movie.rechunk({axis: -1 for axis in range(1, movie.ndim)})
+    if overlap >= int(movie.shape[0]):  # the reach spans the movie: one chunk sees it all
+        whole_frames, overlap = whole_frames.rechunk({0: -1}), 0
 
     def checked(block: Any) -> Any:
         result = func(block)

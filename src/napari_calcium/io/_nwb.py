@@ -305,10 +305,19 @@ def save_nwb(
                 )
             )
 
+    import h5py
+
     out = Path(path)
     with atomic_output(out, overwrite=overwrite) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The file path provided", UserWarning)  # ".partial"
-        with pynwb.NWBHDF5IO(str(tmp), "w") as io:
+        try:  # atomic_output holds the lock on tmp that marks it alive: HDF5 must not lock it
+            h5 = h5py.File(tmp, "w", locking=False)
+        except (TypeError, ValueError) as exc:  # h5py < 3.5 or HDF5 < 1.10.7
+            raise BackendError(
+                f"writing NWB needs h5py >= 3.5 built with HDF5 >= 1.10.7 ({exc}); "
+                "pip install -U h5py"
+            ) from exc
+        with h5, pynwb.NWBHDF5IO(file=h5, mode="w") as io:
             io.write(nwb)
     return out
 

@@ -26,12 +26,11 @@ import numpy as np
 from ..core.chunking import iter_frame_blocks
 from ..errors import (
     MetadataError,
-    OutputExistsError,
     ParameterError,
     RecordingError,
     ShapeError,
 )
-from ._atomic import atomic_output
+from ._atomic import atomic_output, check_target
 from ._common import (
     MappedArray,
     check_movie,
@@ -363,6 +362,9 @@ def save_binary(
     ------
     OutputExistsError
         A file exists and `overwrite` is False.
+    RecordingError
+        A target is not a regular file (a folder, named pipe, device, or a link to one), with
+        or without `overwrite`.
     ShapeError
         `images` is not a 3-D/4-D numeric movie.
     ParameterError
@@ -430,6 +432,9 @@ def write_binary_pair(
     ------
     OutputExistsError
         A file exists and `overwrite` is False (raised before `fill` runs).
+    RecordingError
+        A target is not a regular file (a folder, named pipe, device, or a link to one), with
+        or without `overwrite` (raised before `fill` runs).
     ParameterError
         `frame_rate_hz` or `pixel_size_um` is not positive.
     ShapeError
@@ -441,8 +446,7 @@ def write_binary_pair(
     file_dtype = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
     bin_path, json_path = _output_pair(Path(path))
     for target in (bin_path, json_path):
-        if target.exists() and not overwrite:
-            raise OutputExistsError(target)
+        check_target(target, overwrite=overwrite)
     shape = tuple(int(s) for s in shape)
     meta: dict[str, Any] = {"frames": shape[0]}
     if len(shape) == 4:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..errors import OutputExistsError, ParameterError, RecordingError
+from ..errors import ParameterError, RecordingError
+from ._atomic import check_target
 from .metadata import Recording
 from .open import open_recording
 
@@ -16,8 +18,43 @@ __all__ = ["CONVERT_TARGETS", "convert_recording", "repackage_bruker_tifs"]
 CONVERT_TARGETS = ("binary", "tiff")
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "channel"
+def _safe(name: str, empty: str = "channel") -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_") or empty
+
+
+def _channel_labels(names: Sequence[str]) -> dict[str, str]:
+    """The file-name part of each channel: its sanitised name, unique by construction.
+
+    A channel whose sanitised name is empty, or equal to another channel's up to case (``"α"``
+    and ``"β"`` both sanitise to nothing; ``"Kanal-α"`` and ``"Kanal-β"`` to ``"Kanal-"``; file
+    systems may ignore case), is named by its zero-based index in the recording, ``ch<index>``.
+    The labels depend on all the recording's channels, not on the ones selected, so a channel
+    keeps its file name whichever channels are converted.
+    """
+    safe = [_safe(n, empty="") for n in names]
+    count = Counter(s.casefold() for s in safe)
+    return {
+        n: s if s and count[s.casefold()] == 1 else f"ch{i}"
+        for i, (n, s) in enumerate(zip(names, safe, strict=True))
+    }
+
+
+def _check_unique(jobs: list, suffixes: tuple[str, ...], out: Path, source: Path) -> None:
+    """Refuse two outputs that would land on one file (up to case, or as a TIFF part)."""
+    owner: dict[str, str] = {}
+    for name, ch, _ in jobs:
+        owner.setdefault(name.casefold(), ch)
+    for name, ch, _ in jobs:
+        clash = owner[name.casefold()]
+        part = re.fullmatch(r"(.+)_\d{5}", name.casefold())
+        if clash == ch and part and suffixes == (".tif",):  # "x_00001.tif": a part of "x.tif"
+            clash = owner.get(part[1], ch)
+        if clash != ch:
+            raise ParameterError(
+                f"channels {clash!r} and {ch!r} of {source} would both be written to "
+                f"{out / (name + suffixes[0])}; nothing was written: convert them one at a time "
+                "(channels=[...], --channel on the command line) into separate folders"
+            )
 
 
 def _select(names: Sequence, wanted: Sequence | None, what: str, source: Path) -> list:
@@ -60,7 +97,10 @@ def convert_recording(
     output_folder : path
         Created if missing. Outputs are named ``<recording>_<channel>[_plane<k>]`` with
         ``.bin``/``.json`` (``to="binary"``) or ``.tif`` (``to="tiff"``, split into parts at
-        ``size_cap_gb``).
+        ``size_cap_gb``). ``<channel>`` is the channel name with characters other than ASCII
+        letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``; where that leaves nothing,
+        or two channels of the recording alike (ignoring case), it is ``ch<index>`` (zero-based
+        index in the recording), so every channel gets its own file.
     to : {"tiff", "binary"}
         Output format.
     channels : sequence of str or int, optional
@@ -70,9 +110,12 @@ def convert_recording(
     size_cap_gb : float
         Largest TIFF file, in GB (10⁹ bytes), before splitting (CalSciPy's 3.9 by default).
     overwrite : bool
-        Replace existing outputs. Without it, any existing output stops the conversion before
-        anything is written. If the conversion fails or is cancelled, every file it wrote is
-        removed (each file is written under a temporary name and renamed when complete).
+        Replace existing regular files. Without it, any existing output stops the conversion
+        before anything is written; an output path holding anything but a regular file (a
+        folder, a named pipe, a device) stops it with or without `overwrite`. If the
+        conversion fails or is cancelled, every file it wrote is removed (each file is written
+        under a temporary name and renamed when complete; temporary files that a killed earlier
+        run left for these outputs are removed).
     progress, should_stop : callable, optional
         tqdm-like factory and cancellation callback, passed to each writer.
 
@@ -80,6 +123,17 @@ def convert_recording(
     -------
     list of pathlib.Path
         The files written (for binary, the ``.bin`` files; their ``.json`` sits beside each).
+
+    Raises
+    ------
+    ParameterError
+        Unknown `to`, a channel or plane not in the recording, or two selected channels whose
+        outputs would be one file (e.g. a channel named ``ch1`` beside one that falls back to
+        index 1); raised before anything is written.
+    OutputExistsError
+        An output exists and `overwrite` is False (nothing is written).
+    RecordingError
+        `output_folder` is not a folder, or an output path is not a regular file.
 
     Notes
     -----
@@ -94,26 +148,28 @@ def convert_recording(
     if out.exists() and not out.is_dir():
         raise RecordingError(out, "exists and is not a folder")
     meta = rec.metadata
-    chosen = _select(list(rec.channels), channels, "channel", rec.path)
+    chosen = list(dict.fromkeys(_select(list(rec.channels), channels, "channel", rec.path)))
     n_planes = int(rec.movie.shape[1]) if rec.movie.ndim == 4 else 1
     plane_ids = (
-        _select(list(range(n_planes)), planes, "plane", rec.path) if n_planes > 1 else [None]
+        list(dict.fromkeys(_select(list(range(n_planes)), planes, "plane", rec.path)))
+        if n_planes > 1
+        else [None]
     )
     if n_planes == 1 and planes not in (None, [0], (0,)):
         raise ParameterError(f"planes={planes!r}: {rec.path} has a single plane")
     stem = _safe(rec.path.stem if rec.path.is_file() else rec.path.name)
+    labels = _channel_labels(list(rec.channels))
     jobs = []
     for ch in chosen:
         for z in plane_ids:
-            name = f"{stem}_{_safe(ch)}" + (f"_plane{z}" if z is not None else "")
+            name = f"{stem}_{labels[ch]}" + (f"_plane{z}" if z is not None else "")
             movie = rec.channels[ch] if z is None else rec.channels[ch][:, z]
-            jobs.append((name, movie))
+            jobs.append((name, ch, movie))
     suffixes = (".bin", ".json") if to == "binary" else (".tif",)
-    if not overwrite:
-        for name, _ in jobs:
-            for suffix in suffixes:
-                if (out / (name + suffix)).exists():
-                    raise OutputExistsError(out / (name + suffix))
+    _check_unique(jobs, suffixes, out, rec.path)
+    for name, _, _ in jobs:
+        for suffix in suffixes:
+            check_target(out / (name + suffix), overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     kw = {
         "frame_rate_hz": meta.frame_rate_hz,
@@ -124,7 +180,7 @@ def convert_recording(
     }
     written: list[Path] = []
     try:
-        for name, movie in jobs:
+        for name, _, movie in jobs:
             if to == "binary":
                 from .binary import save_binary
 

@@ -27,8 +27,8 @@ import numpy as np
 import tifffile
 
 from ..core.chunking import iter_frame_blocks
-from ..errors import OutputExistsError, ParameterError, RecordingError
-from ._atomic import atomic_output
+from ..errors import ParameterError, RecordingError
+from ._atomic import atomic_output, check_target, remove_stale_partials
 from ._common import (
     MappedArray,
     TiffPages,
@@ -538,6 +538,9 @@ def save_images(
     ------
     OutputExistsError
         A file of the output set exists and `overwrite` is False.
+    RecordingError
+        A file of the output set is not a regular file (a folder, named pipe, device, or a
+        link to one), with or without `overwrite`.
     ParameterError
         `size_cap` is not positive or is smaller than one frame.
     ShapeError
@@ -570,9 +573,10 @@ def save_images(
     part = re.compile(re.escape(target.stem) + r"_\d{5}" + re.escape(target.suffix) + "$")
     stale = sorted(p for p in target.parent.iterdir() if part.match(p.name) and p not in files)
     stale += [target] if target not in files and target.exists() else []
-    taken = [f for f in files if f.exists()] + stale
-    if taken and not overwrite:
-        raise OutputExistsError(taken[0])
+    for f in files + stale:
+        check_target(f, overwrite=overwrite)
+    # partial files of killed runs, also of parts this split no longer writes
+    remove_stale_partials(target.parent, lambda name: name == target.name or bool(part.match(name)))
     _write_files(
         files, bounds, images, rate=rate, pixel=pixel, overwrite=overwrite, progress=progress,
         should_stop=should_stop,

@@ -50,8 +50,8 @@ from ..core.rois.roiset import RoiSet
 from ..core.spikes.deconvolution.result import DeconvolutionResult
 from ..core.traces.dff import DffResult
 from ..core.traces.extraction import TraceSet
-from ..errors import OutputExistsError, ParameterError, RecordingError, ShapeError
-from ._atomic import atomic_output
+from ..errors import ParameterError, RecordingError, ShapeError
+from ._atomic import atomic_output, check_target
 from ._serial import host, jsonable, sha256, versions
 from ._trace_spikes import SPIKE_PER_ROI, check_spikes, spikes_from, spikes_info
 
@@ -317,6 +317,9 @@ def save_traces(
     ------
     OutputExistsError
         A target exists and `overwrite` is False (nothing was written).
+    RecordingError
+        A target is not a regular file (a folder, named pipe, device, or a link to one), with
+        or without `overwrite` (nothing was written).
     ShapeError
         Arrays of different shapes, or ids/coefficients not one per ROI.
     ParameterError
@@ -326,10 +329,8 @@ def save_traces(
     fmt = _format_of(p, format)
     arrays = _check_inputs(traces, dff, rois, spikes)
     targets = trace_file_names(p, tuple(arrays), fmt)
-    if not overwrite:
-        for target in targets:
-            if target.exists():
-                raise OutputExistsError(target)
+    for target in targets:
+        check_target(target, overwrite=overwrite)
     rate = None if traces.frame_rate_hz is None else float(traces.frame_rate_hz)
     sidecar_target, data_targets = targets[-1], targets[:-1]
     with contextlib.ExitStack() as stack:

@@ -20,7 +20,7 @@ from ..core._backend import is_dask_array
 from ..errors import ParameterError, RecordingError, ShapeError
 from ..io._atomic import atomic_output
 from ..io._serial import host, jsonable
-from .config import PipelineConfig
+from .config import PipelineConfig, file_name_problem
 
 #: file names inside the output folder
 RECORDING = "recording.json"
@@ -329,6 +329,9 @@ def step_export(ctx: Context, source: str | None) -> list[Path]:
     from ..io.trace_files import load_traces
 
     cfg = ctx.config.export
+    problem = file_name_problem(cfg.name)  # load_config checked it; this is the last guard
+    if problem:  # before writing: nothing is ever written outside the output folder
+        raise ParameterError(f"[export] name: {problem}")
     if ctx.config.deconvolve.enabled:
         traces, dff, spikes, _ = load_traces(ctx.out_dir / DECONVOLVE, with_spikes=True)
         spikes_input = ctx.config.deconvolve.input

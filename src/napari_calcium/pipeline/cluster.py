@@ -76,10 +76,32 @@ class BatchItem:
 
 
 # ------------------------------------------------------------------------------------ inputs
-def find_recordings(path: str | os.PathLike) -> list[Path]:
-    """The recordings at ``path``: itself when it opens, else the entries of a folder that do.
+def _looks_like_recording(entry: Path) -> bool:
+    """Whether a folder entry is meant as a recording, whether or not it opens.
 
-    A ``.json`` sidecar beside a ``.bin`` of the same name is the same recording (kept once).
+    Its format is recognised (:func:`~napari_calcium.io.open.sniff_format`), or its name says so
+    though its content does not: a ``.tif``/``.tiff`` file, a ``.bin`` with a ``.json`` beside it.
+    """
+    from ..io.open import sniff_format
+
+    if sniff_format(entry) is not None:
+        return True
+    if not entry.is_file():
+        return False
+    suffix = entry.suffix.lower()
+    return suffix in (".tif", ".tiff") or (
+        suffix == ".bin" and entry.with_suffix(".json").is_file()
+    )
+
+
+def find_recordings(path: str | os.PathLike) -> list[Path]:
+    """The recordings at ``path``: itself when it opens, else the entries of a folder.
+
+    The entries are those that look like recordings: a Bruker PrairieView folder, a folder of
+    TIFFs or of one ``.bin`` + ``.json``, a TIFF, a ``.bin`` with its ``.json`` (kept once), by
+    their format or their name. One that does not open is listed too, so that running it
+    reports why (a failed :class:`BatchItem`) instead of leaving it out in silence; other files
+    (notes, configs, hidden files) are skipped.
 
     Parameters
     ----------
@@ -94,9 +116,10 @@ def find_recordings(path: str | os.PathLike) -> list[Path]:
     Raises
     ------
     RecordingError
-        ``path`` does not exist, or is neither a recording nor a folder holding one.
+        ``path`` does not exist, is a file or a Bruker folder that does not open (its error),
+        or is a folder that holds no recording.
     """
-    from ..io.open import open_recording
+    from ..io.open import open_recording, sniff_format
 
     path = Path(path)
     if not path.exists():
@@ -105,7 +128,8 @@ def find_recordings(path: str | os.PathLike) -> list[Path]:
         open_recording(path)
         return [path]
     except RecordingError:
-        if not path.is_dir():
+        # a damaged Bruker folder is one recording: never run its frame files one by one
+        if not path.is_dir() or sniff_format(path) == "bruker":
             raise
     found = []
     for entry in sorted(path.iterdir()):
@@ -113,11 +137,8 @@ def find_recordings(path: str | os.PathLike) -> list[Path]:
             entry.suffix.lower() == ".json" and entry.with_suffix(".bin").exists()
         ):
             continue
-        try:
-            open_recording(entry)
-        except (RecordingError, OSError):
-            continue
-        found.append(entry)
+        if _looks_like_recording(entry):
+            found.append(entry)
     if not found:
         raise RecordingError(
             path, "is not a recording and holds none napari-calcium can open (see `info`)"

@@ -17,12 +17,22 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Union
 
 from ..errors import ParameterError, RecordingError
 
 __all__ = ["SECTIONS", "PipelineConfig", "default_config", "load_config"]
+
+#: stems of the files the pipeline writes itself (and its ``steps/`` folder): an ``[export]
+#: name`` equal to one of them would overwrite them (``recording.json``, ``provenance.json``...)
+RESERVED_EXPORT_NAMES = (
+    "recording", "motion_corrected", "motion", "filtered", "summary_images", "rois", "events",
+    "steps", "provenance",
+)  # fmt: skip
+_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL"} | {
+    f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)
+}
 
 
 def _choice(*values: str, default: Any) -> Any:
@@ -169,7 +179,8 @@ class ExportConfig:
     """``[export]``: :func:`napari_calcium.save_traces` of traces, dF/F and spikes."""
 
     formats: tuple[str, ...] = field(default=("npz",), metadata={"choices": ("npz", "csv")})
-    name: str = "traces"
+    #: a plain file name inside the output folder (see :func:`file_name_problem`)
+    name: str = field(default="traces", metadata={"file_name": True})
 
 
 #: section name -> its dataclass, in step order
@@ -267,8 +278,51 @@ def _convert(value: Any, hint: Any) -> Any:
     return _scalar(value, hint)
 
 
+def file_name_problem(name: str) -> str | None:
+    """What makes `name` unfit to name a file inside the output folder, or None.
+
+    A config value that becomes a file name (``[export] name``) must stay inside the output
+    folder and must not replace a file the pipeline writes itself: no empty name, no path
+    separator (``/``, ``\\``), no ``..``, no absolute path or drive (``:``), no NUL or other
+    control character, no Windows device name (``CON``, ``NUL``, ...) and none of
+    :data:`RESERVED_EXPORT_NAMES`.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str or None
+        The problem, worded to follow "[section] key: ".
+    """
+    plain = "it names files inside the output folder, so it must be a plain file name"
+    if not name.strip():
+        return f"must not be empty; {plain}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        what = "a NUL character" if "\0" in name else "a control character"
+        return f"must not contain {what}; {plain}; got {name!r}"
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute():
+        return f"must not be an absolute path; {plain}; got {name!r}"
+    for bad in ("..", "/", "\\", ":"):
+        if bad in name:
+            return f"must not contain {bad!r}; {plain}; got {name!r}"
+    stem = name.split(".")[0]
+    if stem.strip().upper() in _WINDOWS_DEVICES:
+        return f"must not be a Windows device name; {plain}; got {name!r}"
+    if name.strip(" .").lower() in RESERVED_EXPORT_NAMES:  # case-insensitive file systems too
+        reserved = ", ".join(RESERVED_EXPORT_NAMES)
+        return (
+            f"{name!r} would overwrite the pipeline's own files; choose a name other than "
+            f"{reserved}"
+        )
+    return None
+
+
 def _check_value(value: Any, meta: Mapping[str, Any]) -> str | None:
-    """Problem with a converted value against the field's choices/min, or None."""
+    """Problem with a converted value against the field's choices/min/file name, or None."""
+    if meta.get("file_name") and isinstance(value, str):
+        return file_name_problem(value)
     choices = meta.get("choices")
     items = value if isinstance(value, tuple) else (value,)
     for item in items:
@@ -320,6 +374,18 @@ def _from_mapping(data: Mapping[str, Any], where: str, base: PipelineConfig) -> 
     if merged.filter.kind == "median" and "sigma" in data.get("filter", {}):
         raise _fail(where, "filter", "sigma", 'kind = "median" takes size, not sigma')
     return merged
+
+
+def _check_file_names(config: PipelineConfig, where: str) -> None:
+    """Every value that names a file (field metadata ``file_name``) is a plain file name."""
+    for name in SECTIONS:
+        section = getattr(config, name)
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if f.metadata.get("file_name"):
+                problem = file_name_problem(value) if isinstance(value, str) else "must be a str"
+                if problem:
+                    raise _fail(where, name, f.name, problem)
 
 
 def _resolve_paths(config: PipelineConfig, folder: Path) -> PipelineConfig:
@@ -399,12 +465,15 @@ def load_config(
     RecordingError
         The config file does not exist.
     ParameterError
-        An unknown section or key, a value of the wrong type or out of range, or a file that is
-        not valid TOML/YAML; the message names the file, the section and the key.
+        An unknown section or key, a value of the wrong type or out of range, a value that names
+        a file but is not a plain file name inside the output folder (``[export] name``, see
+        :func:`file_name_problem`; also checked for a :class:`PipelineConfig` given as is), or
+        a file that is not valid TOML/YAML; the message names the file, the section and the key.
     """
     if config is None:
         return default_config()
     if isinstance(config, PipelineConfig):
+        _check_file_names(config, config.source or "<PipelineConfig>")  # built without us
         return config
     base = default_config()
     if isinstance(config, Mapping):

@@ -2,7 +2,15 @@
 
 ``provenance.json`` is rewritten atomically after every step. It holds the full config, package
 versions, Python and platform, the inputs with their size and sha256, and per step: its key,
-status, start time, duration and outputs (path relative to the folder, size, sha256).
+status, start time, duration and outputs (path relative to the folder, size, mtime_ns, sha256 and,
+for files over :data:`FULL_HASH_MAX_BYTES`, ``sample_sha256``: the hash of a few sampled blocks).
+
+On resume, :func:`verify_output` checks each output of a finished step before it is trusted:
+a file up to :data:`FULL_HASH_MAX_BYTES` (64 MiB) is read and hashed in full every time; a larger
+one (an intermediate ``.bin`` movie) is trusted when its size and mtime_ns are the recorded ones
+and :data:`SAMPLE_BLOCKS` sampled blocks of :data:`SAMPLE_BLOCK_BYTES` (the first, the last and
+evenly spaced ones between) hash to the recorded ``sample_sha256``; when its mtime differs (a copy
+that did not keep it, a write) it is hashed in full.
 
 A step's key is the sha256 of its name, its parameters, the keys of the steps it depends on and,
 for ``open``, the input checksums: equal keys mean the same computation on the same data.
@@ -33,12 +41,18 @@ __all__ = [
     "package_versions",
     "read_provenance",
     "step_key",
+    "verify_output",
     "write_provenance",
 ]
 
 PROVENANCE_FILE = "provenance.json"
 #: bump when a step's outputs change meaning, so old folders are recomputed rather than reused
 FORMAT_VERSION = 1
+#: outputs up to this size are hashed in full on every resume; larger ones are sampled
+FULL_HASH_MAX_BYTES = 64 * 2**20
+#: size of each sampled block of a large output, and how many blocks are sampled
+SAMPLE_BLOCK_BYTES = 2**20
+SAMPLE_BLOCKS = 16
 _PACKAGES = ("numpy", "scipy", "dask", "numba", "tifffile", "zarr", "pynwb", "cupy")
 
 
@@ -141,13 +155,117 @@ def step_key(name: str, params: Mapping[str, Any], depends: Mapping[str, str], e
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def file_record(path: Path, out_dir: Path) -> dict[str, Any]:
-    """``path`` (relative to `out_dir`), ``size`` (bytes) and ``sha256`` of an output file."""
+def _sampled_sha256(path: Path, size: int, block: int, n_blocks: int) -> str:
+    """sha256 of the size and of `n_blocks` blocks of `block` bytes, first to last, spread."""
+    total = -(-size // block)
+    if total <= n_blocks:
+        starts = list(range(total))
+    else:
+        starts = sorted({round(i * (total - 1) / (n_blocks - 1)) for i in range(n_blocks)})
+    digest = hashlib.sha256(f"{size}\0{block}\0{starts}\0".encode())
+    with open(path, "rb") as fh:
+        for i in starts:
+            fh.seek(i * block)
+            digest.update(fh.read(block))
+    return digest.hexdigest()
+
+
+def _sample_fields(path: Path, size: int) -> dict[str, Any]:
+    block, n = SAMPLE_BLOCK_BYTES, SAMPLE_BLOCKS
     return {
+        "sample_sha256": _sampled_sha256(path, size, block, n),
+        "sample_block_bytes": block,
+        "sample_blocks": n,
+    }
+
+
+def file_record(path: Path, out_dir: Path) -> dict[str, Any]:
+    """The record of an output file, for :func:`verify_output` to check it on resume.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file, inside `out_dir`.
+    out_dir : pathlib.Path
+        The output folder.
+
+    Returns
+    -------
+    dict
+        ``path`` (relative to `out_dir`, POSIX), ``size`` (bytes), ``mtime_ns``, ``sha256`` (of
+        the whole file) and, for a file over :data:`FULL_HASH_MAX_BYTES`, ``sample_sha256``,
+        ``sample_block_bytes`` and ``sample_blocks`` (the hash of its sampled blocks).
+    """
+    st = path.stat()
+    rec: dict[str, Any] = {
         "path": path.relative_to(out_dir).as_posix(),
-        "size": path.stat().st_size,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
         "sha256": sha256(path),
     }
+    if st.st_size > FULL_HASH_MAX_BYTES:
+        rec.update(_sample_fields(path, st.st_size))
+    return rec
+
+
+def verify_output(out_dir: Path, record: Mapping[str, Any]) -> tuple[str | None, Mapping[str, Any]]:
+    """Check that an output file is still the one :func:`file_record` recorded.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The output folder.
+    record : mapping
+        The file's record in ``provenance.json``.
+
+    Returns
+    -------
+    problem : str or None
+        None when the file verifies; else what is wrong, naming the file (missing, outside the
+        folder, another size, contents that differ from the recorded sha256, no checksum).
+    record : mapping
+        `record`, or, when the file verified by a full hash under another mtime, a copy with
+        the current mtime (and sampled hash), so that the next resume of a large file is fast.
+
+    Notes
+    -----
+    Up to :data:`FULL_HASH_MAX_BYTES` the whole file is hashed. A larger file whose size and
+    mtime_ns are the recorded ones is checked by its sampled blocks only (a change that keeps
+    the size and the mtime and misses every sampled block goes unnoticed); when its mtime
+    differs, or no sampled hash was recorded, it is hashed in full.
+    """
+    rel = record.get("path")
+    if not isinstance(rel, str) or not rel:
+        return f"an output of {out_dir} has no path in {PROVENANCE_FILE}", record
+    path = out_dir / rel
+    try:
+        path.resolve().relative_to(out_dir.resolve())
+    except ValueError:
+        return f"{path}: recorded in {PROVENANCE_FILE} but outside the output folder", record
+    if not path.is_file():
+        return f"{path}: missing", record
+    st = path.stat()
+    if st.st_size != record.get("size"):
+        return f"{path}: {st.st_size} bytes, {record.get('size')} recorded", record
+    expected = record.get("sha256")
+    if not isinstance(expected, str):
+        return f"{path}: no sha256 recorded in {PROVENANCE_FILE}", record
+    large = st.st_size > FULL_HASH_MAX_BYTES
+    sampled = record.get("sample_sha256")
+    if large and isinstance(sampled, str) and record.get("mtime_ns") == st.st_mtime_ns:
+        block = record.get("sample_block_bytes", SAMPLE_BLOCK_BYTES)
+        n = record.get("sample_blocks", SAMPLE_BLOCKS)
+        if _sampled_sha256(path, st.st_size, block, n) == sampled:
+            return None, record
+        return f"{path}: sampled blocks differ from those recorded in {PROVENANCE_FILE}", record
+    if sha256(path) != expected:
+        return f"{path}: contents differ from the sha256 recorded in {PROVENANCE_FILE}", record
+    if record.get("mtime_ns") == st.st_mtime_ns and (not large or isinstance(sampled, str)):
+        return None, record
+    refreshed = {**record, "mtime_ns": st.st_mtime_ns}
+    if large:
+        refreshed.update(_sample_fields(path, st.st_size))
+    return None, refreshed
 
 
 def now() -> str:

@@ -2,17 +2,21 @@
 -> [deconvolve] -> [events] -> export, resumably, into one output folder.
 
 Each step has a key (sha256 of its parameters, the keys of the steps it depends on and, for
-``open``, the input checksums). A step whose recorded key matches and whose outputs are all
-present with their recorded sizes is skipped; changing a parameter re-runs that step and the
-steps that depend on it. ``provenance.json`` is rewritten after every step, and a step is
-recorded only once all of its outputs are in place, so a cancelled or killed run leaves the
-completed steps valid and no partial files.
+``open``, the input checksums). A step whose recorded key matches and whose outputs all verify
+(present, with their recorded size and checksum: see
+:func:`~napari_calcium.pipeline.provenance.verify_output`) is skipped; changing a parameter
+re-runs that step and the steps that depend on it. An output that is missing or does not verify
+re-runs its step with a warning naming the file, and so the steps that depend on it (a step
+whose dependency ran in this run always runs). ``provenance.json`` is rewritten after every
+step, and a step is recorded only once all of its outputs are in place, so a cancelled or killed
+run leaves the completed steps valid and no partial files.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +33,7 @@ from .provenance import (
     now,
     read_provenance,
     step_key,
+    verify_output,
     write_provenance,
 )
 
@@ -118,14 +123,25 @@ def _plan(config: PipelineConfig) -> dict[str, tuple[list[str], str | None]]:
     return plan
 
 
-def _up_to_date(record: Mapping[str, Any] | None, key: str, out_dir: Path) -> bool:
-    if not record or record.get("key") != key or record.get("status") not in ("ran", "skipped"):
-        return False
-    for out in record.get("outputs", []):
-        path = out_dir / out["path"]
-        if not path.is_file() or path.stat().st_size != out["size"]:
-            return False
-    return True
+def _finished(record: Mapping[str, Any] | None, key: str) -> bool:
+    """The step finished earlier with this key (its outputs still to be verified)."""
+    return bool(record) and record.get("key") == key and record.get("status") in ("ran", "skipped")
+
+
+def _verify_outputs(record: Mapping[str, Any], out_dir: Path) -> tuple[str | None, list]:
+    """(the first problem or None, the output records, mtimes refreshed where re-verified)."""
+    outputs = record.get("outputs")
+    if not isinstance(outputs, list):
+        return f"{out_dir / PROVENANCE_FILE}: no outputs recorded", []
+    checked = []
+    for out in outputs:
+        if not isinstance(out, Mapping):
+            return f"{out_dir / PROVENANCE_FILE}: a damaged output record", []
+        problem, out = verify_output(out_dir, out)
+        if problem is not None:
+            return problem, []
+        checked.append(dict(out))
+    return None, checked
 
 
 def _check_stop(should_stop: Callable[[], bool] | None, before: str) -> None:
@@ -200,7 +216,8 @@ def run_pipeline(
         folder, ...).
     out_dir : str or os.PathLike
         Output folder (created if needed). A folder from an earlier run on the same input is
-        resumed: up-to-date steps are skipped.
+        resumed: up-to-date steps (same key, every output present and matching its recorded
+        checksum) are skipped.
     config : path, mapping, PipelineConfig or None
         See :func:`~napari_calcium.pipeline.load_config`; None runs the defaults.
     progress : callable or bool, optional
@@ -224,7 +241,9 @@ def run_pipeline(
     Raises
     ------
     ParameterError
-        A bad config (the message names the file, section and key) or argument.
+        A bad config (the message names the file, section and key) or argument, found before
+        anything is written: e.g. an ``[export] name`` that is not a plain file name inside
+        `out_dir`.
     RecordingError
         The input or a ROI file is missing or unreadable.
     OutputExistsError
@@ -232,6 +251,12 @@ def run_pipeline(
         is False.
     OperationCancelled
         `should_stop` returned True.
+
+    Warns
+    -----
+    UserWarning
+        An output of a finished step is missing or does not verify (the message names the
+        file); that step and the steps that depend on it are recomputed.
     """
     t_run = time.perf_counter()
     config = load_config(config)
@@ -245,6 +270,7 @@ def run_pipeline(
         input_path, out, config, progress=progress, should_stop=should_stop, client=client
     )
     keys: dict[str, str] = {}
+    rerun: set[str] = set()  # steps run (not skipped) in this run: their dependents run too
     done: list[StepRecord] = []
     for name, func in STEPS.items():
         depends, source = plan[name]
@@ -260,14 +286,25 @@ def run_pipeline(
             extra = input_records(config.rois.path)[0]["sha256"]
         keys[name] = step_key(name, params, {d: keys[d] for d in depends}, extra)
         old = record["steps"].get(name)
-        if not overwrite and _up_to_date(old, keys[name], out):
-            record["steps"][name] = {**old, "status": "skipped"}
-            outputs = [out / o["path"] for o in old["outputs"]]
-            done.append(StepRecord(name, "skipped", 0.0, outputs))
-            continue
+        problem = None
+        if not overwrite and not rerun & set(depends) and _finished(old, keys[name]):
+            problem, checked = _verify_outputs(old, out)
+            if problem is None:
+                record["steps"][name] = {**old, "status": "skipped", "outputs": checked}
+                outputs = [out / o["path"] for o in checked]
+                done.append(StepRecord(name, "skipped", 0.0, outputs))
+                continue
+            warnings.warn(
+                f"{problem}; recomputing the {name!r} step and the steps that depend on it",
+                UserWarning,
+                stacklevel=2,
+            )
         _check_stop(should_stop, name)
+        rerun.add(name)
         started, t0 = now(), time.perf_counter()
         record["steps"][name] = {"status": "running", "key": None, "started": started}
+        if problem is not None:
+            record["steps"][name]["recomputed_because"] = problem
         write_provenance(out, record)  # its old outputs are no longer vouched for
         try:
             outputs = func(ctx, source)
@@ -287,6 +324,8 @@ def run_pipeline(
             "seconds": round(seconds, 3),
             "outputs": [file_record(p, out) for p in outputs],
         }
+        if problem is not None:
+            record["steps"][name]["recomputed_because"] = problem
         record["updated"] = now()
         write_provenance(out, record)
         done.append(StepRecord(name, "ran", seconds, list(outputs)))

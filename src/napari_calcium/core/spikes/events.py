@@ -23,6 +23,7 @@ import numpy as np
 
 from ...errors import ParameterError, ShapeError
 from .._backend import array_module, ndimage_module, to_host
+from .._validate import frames_within_data
 from .._validate import positive as _positive
 
 __all__ = [
@@ -224,6 +225,7 @@ def identify_events(
     if n_frames > 1:
         deriv[:, 1:] = (work[:, 1:] - work[:, :-1]) * fs
     if sigma_s > 0:
+        frames_within_data(4 * sigma_s * fs, n_frames, "smooth_s", smooth_s)
         deriv = ndimage_module(xp).gaussian_filter1d(deriv, sigma_s * fs, axis=-1, mode="nearest")
     if force_nonneg:
         deriv = xp.clip(deriv, 0, None)

@@ -34,6 +34,7 @@ import numpy as np
 
 from ...errors import ParameterError, ShapeError
 from .._backend import array_module, signal_module
+from .._validate import frames_within_data
 from . import _baseline_kernels as _k
 
 __all__ = [
@@ -102,7 +103,9 @@ def _percentile(value: Any, name: str = "percentile") -> float:
 
 def _window_frames(window_s: Any, frame_rate_hz: Any, n_frames: int) -> int:
     fs = _positive("frame_rate_hz", frame_rate_hz)
-    w = round(_positive("window_s", window_s) * fs)
+    w = round(
+        frames_within_data(_positive("window_s", window_s) * fs, n_frames, "window_s", window_s)
+    )
     if w < 1:
         raise ParameterError(
             f"window_s={window_s} s is shorter than one frame at {fs} Hz; use at least {1 / fs:g} s"
@@ -308,11 +311,13 @@ def baseline_maximin(
     """
     x = as_traces(traces)
     fs = _positive("frame_rate_hz", frame_rate_hz)
-    w = int(_positive("window_s", window_s) * fs)
+    n = int(x.shape[-1])
+    w = int(frames_within_data(_positive("window_s", window_s) * fs, n, "window_s", window_s))
     w += 1 if w % 2 == 0 else 0
     sigma = float(sigma_frames)
     if not math.isfinite(sigma) or sigma < 0:
         raise ParameterError(f"sigma_frames must be >= 0; got {sigma_frames!r}")
+    frames_within_data(3 * sigma, n, "sigma_frames", sigma_frames, unit="frames")
     smooth = _k.gaussian_rows(x, sigma, truncate=3.0, mode="nearest")
     return _k.running_min_max(smooth, w, mode="nearest")
 

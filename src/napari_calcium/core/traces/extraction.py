@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from ...errors import ParameterError, ShapeError
 from .._backend import array_module
-from ..chunking import auto_block_frames, frame_blocks, iter_frame_blocks, track_blocks
+from ..chunking import auto_block_frames, check_real, frame_blocks, iter_frame_blocks, track_blocks
 from ..rois.neuropil import ExtractionMasks, extraction_masks
 from ..rois.roiset import RoiSet
 from . import _extraction_kernels as _k
@@ -158,6 +158,7 @@ def _movie_shape(movie: Any, name: str, image_shape: tuple[int, int]) -> tuple[i
     shape = tuple(int(s) for s in getattr(movie, "shape", ()))
     if len(shape) != 3:
         raise ShapeError(f"{name} must be a (frames, y, x) movie, got shape {shape}")
+    check_real(movie, name)
     if shape[1:] != tuple(image_shape):
         raise ShapeError(
             f"{name} frames are {shape[1:]} but the ROIs were drawn on a {tuple(image_shape)} "

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...errors import ParameterError, ShapeError
 from .._backend import array_module, fft_module, ndimage_module, signal_module
+from .._validate import frames_within_data
 from .._validate import positive as _positive
 from ._processing_kernels import perona_malik_rows
 
@@ -492,6 +493,9 @@ def smooth(
         raise ParameterError(f"method={method!r} takes {width_name}, not {other_name}")
     width = _positive(width, width_name)
     xp, work, was_1d = _traces(traces)
+    frames_within_data(
+        width * fs * (4 if method == "gaussian" else 1), work.shape[-1], width_name, width
+    )
     if method == "gaussian":
         result = ndimage_module(xp).gaussian_filter1d(work, width * fs, axis=-1, mode=mode)
         return _done(xp.astype(result, work.dtype), was_1d)

@@ -188,19 +188,128 @@ def bruker_metadata(series: BrukerSeries) -> RecordingMetadata:
 # files present
 
 
+def _names(files, limit: int = 5) -> str:
+    """``a, b, c and 7 more``: a few file names for a message."""
+    files = [str(f) for f in files]
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    return ", ".join(files[:limit]) + more
+
+
+def _warn_unlisted(series: BrukerSeries) -> None:
+    """Warn about image files named like this recording's frames that its main XML omits."""
+    if series.xml is None:
+        return
+    listed = set(series.filenames.ravel().tolist())
+    unlisted = []
+    for name in sorted(series.listing - listed):
+        match = FILENAME_RE.match(name)
+        if match is not None and match["base"] == series.name:
+            unlisted.append(name)
+    if unlisted:
+        warnings.warn(
+            f"{series.folder}: {len(unlisted)} image file(s) named like this recording's frames "
+            f"are not listed in {series.xml.path.name} and are left out: {_names(unlisted)}",
+            stacklevel=4,
+        )
+
+
+def _partial(present: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Which units (rows of ``present``, ``(units, time points)``) have every covered time point.
+
+    Returns the mask of complete units and whether leaving out the others keeps more frames than
+    keeping every unit over only the time points they all share (a stray file of another channel
+    or plane covers one time point: keeping it would cut the series to that one).
+    """
+    complete = (present | ~covered).all(axis=1)
+    shared = int(present.all(axis=0).sum())
+    leave_out = int(complete.sum()) * int(covered.sum()) >= len(present) * shared
+    return complete, leave_out
+
+
+def _leave_out_partial(series: BrukerSeries, present: np.ndarray):
+    """Leave out a channel that covers only part of the series; a partial plane is an error.
+
+    Only where that keeps more frames than cutting the series to the time points every channel
+    (plane) covers; otherwise the series is left to :func:`keep_present`'s trimming.
+    """
+    folder, names = series.folder, series.filenames
+    covered = present.any(axis=(0, 2))  # time points with any file here
+    if not covered.any():
+        return series, present
+    n_cov = int(covered.sum())
+    complete, leave_out = _partial(present.any(axis=2), covered)
+    if not complete.any():
+        counts = ", ".join(
+            f"{name} has {int(present[c].any(axis=1).sum())}"
+            for c, name in enumerate(series.channel_names)
+        )
+        raise RecordingError(
+            folder,
+            f"no channel has image files for all {n_cov} time points ({counts}): the files "
+            "of different channels do not make one series; re-copy the folder, or move stray "
+            "files out of it",
+        )
+    if not complete.all() and leave_out:
+        files = [n for c in np.flatnonzero(~complete) for n in names[c][present[c]].ravel()]
+        dropped = [series.channel_names[c] for c in np.flatnonzero(~complete)]
+        kept = [series.channel_names[c] for c in np.flatnonzero(complete)]
+        warnings.warn(
+            f"{folder}: channel {', '.join(dropped)} has image files for only part of the "
+            f"{n_cov} time points and is left out ({len(files)} file(s): {_names(files)}); "
+            f"{', '.join(kept)} keeps the full series",
+            stacklevel=4,
+        )
+        series = replace(
+            series,
+            channel_numbers=tuple(np.asarray(series.channel_numbers)[complete].tolist()),
+            channel_names=tuple(np.asarray(series.channel_names, dtype=object)[complete]),
+            filenames=names[complete],
+            pages=series.pages[complete],
+        )
+        present = present[complete]
+        names = series.filenames
+    if series.n_planes > 1:
+        complete, leave_out = _partial(present.any(axis=0).T, covered)
+        if not complete.all() and (leave_out or not complete.any()):
+            z = int(np.flatnonzero(~complete)[0])
+            files = names[:, :, z][present[:, :, z]].ravel().tolist()
+            n_z = int(present[:, :, z].any(axis=0).sum())
+            if not files:  # a plane number no file carries: the planes do not make one volume
+                raise RecordingError(
+                    folder,
+                    f"plane {z + 1} of {series.n_planes} has no image file for any of the "
+                    f"{n_cov} time points: stray or renamed files? Move them out of the folder, "
+                    "or re-copy it",
+                )
+            raise RecordingError(
+                folder / files[0],
+                f"is a frame of plane {z + 1} of {series.n_planes}, which has image files for "
+                f"only {n_z} of the {n_cov} time points ({_names(files)}): stray files? Move "
+                "them out of the folder, or re-copy it",
+            )
+    return series, present
+
+
 def keep_present(series: BrukerSeries) -> BrukerSeries:
     """Keep the time points whose files are all in the folder listing.
 
     Missing ones at the start or the end are dropped with a warning (a copy that starts late, an
-    aborted acquisition); a missing one between present ones is an error naming that file.
+    aborted acquisition); a missing one between present ones is an error naming that file. A
+    channel whose files cover only part of the time points (a stray file of another channel) is
+    left out with a warning naming its files, and the other channels keep the full series; a
+    plane that does so is an error naming its files. Image files named like the recording's
+    frames that its main XML does not list are left out with a warning naming them.
 
     Raises
     ------
     RecordingError
-        No listed file is present, or one is missing inside the sequence.
+        No listed file is present, one is missing inside the sequence, no channel covers the
+        series, or a plane covers only part of it.
     """
+    _warn_unlisted(series)
+    present = np.vectorize(series.listing.__contains__, otypes=[bool])(series.filenames)
+    series, present = _leave_out_partial(series, present)
     folder, names = series.folder, series.filenames
-    present = np.vectorize(series.listing.__contains__, otypes=[bool])(names)
     complete = present.all(axis=(0, 2))
     if not complete.any():
         missing = names.ravel()[int(np.flatnonzero(~present.ravel())[0])]

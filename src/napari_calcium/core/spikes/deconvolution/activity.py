@@ -44,6 +44,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import welch
 
 from ....errors import ParameterError, ShapeError
+from ..._validate import frames_within_data
 from ..._validate import positive as _positive
 from ...traces.baseline import baseline_sliding_percentile
 
@@ -156,6 +157,8 @@ def smooth_activity(
     if not np.all(np.isfinite(shifts) & (shifts >= 0)):
         raise ParameterError(f"shift_s must be finite seconds >= 0; got {shift_s!r}")
     power = _positive(exponent, "exponent")
+    widest = float(sig.max(initial=0.0))
+    frames_within_data(4 * widest * fs, x.shape[1], "sigma_s", widest)
     out = np.zeros_like(x)
     for i in range(x.shape[0]):
         row = gaussian_filter1d(x[i], sig[i] * fs, mode="nearest") if sig[i] > 0 else x[i]
