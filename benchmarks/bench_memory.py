@@ -11,8 +11,9 @@ deconvolution, events, export) in a child process, so the peak RSS is that run's
 
 The child samples its own RSS (``/proc/self/statm``, every 20 ms) around each step and reports
 the peak per step, its RSS once the libraries are imported (the baseline) and
-``getrusage(RUSAGE_SELF).ru_maxrss`` at the end (the kernel's peak, which the sampler can only
-underestimate). Rows: one per step (wall seconds, peak RSS during the step), one for the whole
+its own high-water mark at the end (``VmHWM``, the kernel's peak, which the sampler can only
+underestimate; unlike ``ru_maxrss`` it does not carry the parent's peak across the exec).
+Rows: one per step (wall seconds, peak RSS during the step), one for the whole
 run with the movie size, the cap and whether the peak stayed under it.
 
 Run it: ``python benchmarks/run.py --only memory [--quick]``, or
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _harness.memory import MiB
+from _harness.memory import MiB, max_rss_bytes
 from _harness.results import Row
 from _harness.timing import Timing
 
@@ -164,7 +164,7 @@ def child_main(movie: str, out_dir: str, config_json: str) -> dict[str, Any]:
     return {
         "baseline_bytes": baseline,
         "steps": record,
-        "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "maxrss_bytes": max_rss_bytes(),
         "n_rois": run.summary["n_rois"],
         "seconds": seconds,
     }

@@ -6,6 +6,9 @@ starts it); with a hidden window the canvas renders black.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,62 @@ FOUR_PLANE = (
     "reg1_x300_y009n_z1425t1530_p110t131_APr_VSleft-007",
 )
 ONE_PLANE = ("bruker_calscipy_1plane_tseries", "EM0121_PRE-001")
+
+
+# ------------------------------------------------------------------ robustness cases, capped
+# ``tests/test_robustness_capped.py`` runs each ``tests/robustness/test_*.py`` in its own child
+# ``python -m pytest`` under a 4 GiB address-space limit (``resource.RLIMIT_AS``), so an unbounded
+# allocation raises MemoryError in that case instead of taking the machine down. A plain
+# ``pytest`` over the suite leaves those files to that runner (they are not collected twice);
+# naming the folder or a file on the command line runs them directly, uncapped. Every case there
+# is also time-boxed, so a hang (a loader blocked on a named pipe) fails with where it was stuck.
+ROBUSTNESS = Path(__file__).resolve().parent / "robustness"
+#: set by the capped runner in the child's environment
+ROBUSTNESS_CHILD_FLAG = "NC_ROBUSTNESS_CHILD"
+#: seconds one robustness case may take before it fails as a hang
+ROBUSTNESS_CASE_TIMEOUT_S = 120
+
+
+def _names_robustness(config: pytest.Config) -> bool:
+    """Whether the command line names tests/robustness or something inside it."""
+    for arg in config.args:
+        path = Path(str(arg).split("::")[0]).resolve()
+        if path == ROBUSTNESS or ROBUSTNESS in path.parents:
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.parent == ROBUSTNESS and collection_path.name.startswith("test_"):
+        if os.environ.get(ROBUSTNESS_CHILD_FLAG) or _names_robustness(config):
+            return None
+        return True  # run by tests/test_robustness_capped.py under the memory cap
+    return None
+
+
+class CaseTimeout(Exception):
+    """A robustness case ran past ROBUSTNESS_CASE_TIMEOUT_S."""
+
+
+@pytest.fixture(autouse=True)
+def _robustness_time_box(request):
+    """Fail a robustness case that runs past its time box (SIGALRM in the main thread)."""
+    if ROBUSTNESS not in Path(str(request.node.path)).parents or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise CaseTimeout(f"ran longer than {ROBUSTNESS_CASE_TIMEOUT_S} s: a hang?")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(ROBUSTNESS_CASE_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # ------------------------------------------------------------------ helpers of the widget tests

@@ -51,7 +51,7 @@ def test_demo_refuses_to_overwrite(tmp_path, capsys):
 def test_demo_bad_arguments_are_clear(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "d"), "--frames", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "n_frames must be >= 1" in err and "Traceback" not in err
+    assert "--frames 0 must be >= 1" in err and "Traceback" not in err
     afile = tmp_path / "file"
     afile.write_text("x")
     assert main(["demo", str(afile), "--quiet"]) == 2
@@ -376,9 +376,17 @@ def test_sigterm_stops_a_cluster_run_cleanly(slow_run, tmp_path):
     assert stderr.strip().splitlines()[-1] == "napari-calcium run: interrupted"
     assert "Traceback" not in stderr
     for name in ("a", "b"):
+        if not (out / name / "provenance.json").exists():  # its task had not started yet
+            assert not [p for p in out.rglob("*") if p.name.endswith(".partial")]
+            continue
         _assert_no_partial_outputs(out / name)
         steps = json.loads((out / name / "provenance.json").read_text())["steps"]
-        assert steps["motion"]["status"] in ("cancelled", "ran")  # the worker stopped it
+        # the worker stopped it, or (on a busy machine) its task had not reached motion yet
+        assert steps.get("motion", {}).get("status", "not started") in (
+            "cancelled",
+            "ran",
+            "not started",
+        ), steps
 
 
 def test_sigterm_stops_one_movie_chunked_on_a_cluster(slow_run, tmp_path):
@@ -401,3 +409,52 @@ def test_sigterm_stops_one_movie_chunked_on_a_cluster(slow_run, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "1 skipped" in proc.stdout and "9 ran" in proc.stdout
     assert nc.load_results(out).rois.n_rois > 0
+
+
+class _SigtermInDestructor:
+    """SIGTERM lands while Python runs a ``__del__``: the exception its handler raises is
+    "ignored" there (printed, not propagated), the race that once let a run finish with 0."""
+
+    def __del__(self) -> None:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs between these bytecodes, inside __del__
+            pass
+
+
+def test_sigterm_swallowed_inside_a_destructor_still_stops_the_command(
+    monkeypatch, tmp_path, capsys
+):
+    import napari_calcium.cli as cli
+
+    done = []
+
+    def work(args):
+        _SigtermInDestructor()  # collected at once: the signal arrives inside its __del__
+        bar = cli._progress_factory(True)(total=10, desc="x")  # the next check point
+        for _ in range(10):
+            bar.update(1)
+            done.append(1)
+        return 0
+
+    monkeypatch.setattr(cli, "_demo", work)
+    assert main(["demo", str(tmp_path)]) == 143
+    assert not done  # stopped at the first progress check, not at the end
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["napari-calcium demo: interrupted"], err
+
+
+def test_sigterm_swallowed_where_nothing_checks_still_gives_143(monkeypatch, tmp_path, capsys):
+    import napari_calcium.cli as cli
+
+    def work(args):
+        _SigtermInDestructor()
+        return 0  # the work "finished", but it was asked to stop: not a success
+
+    monkeypatch.setattr(cli, "_demo", work)
+    assert main(["demo", str(tmp_path)]) == 143
+    assert capsys.readouterr().err.strip().splitlines() == ["napari-calcium demo: interrupted"]
+    monkeypatch.setattr(cli, "_demo", lambda args: 0)
+    assert main(["demo", str(tmp_path)]) == 0  # the next command starts afresh

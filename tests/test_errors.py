@@ -37,5 +37,9 @@ def test_builtin_bases():
     assert issubclass(errors.ShapeError, ValueError)
     assert issubclass(errors.OutputExistsError, FileExistsError)
     assert issubclass(errors.BackendError, RuntimeError)
+    warning_types = {"DegenerateTraceWarning"}  # warnings, not errors: flagged data, not refused
     for name in errors.__all__:
-        assert issubclass(getattr(errors, name), errors.NapariCalciumError)
+        if name in warning_types:
+            assert issubclass(getattr(errors, name), UserWarning)
+        else:
+            assert issubclass(getattr(errors, name), errors.NapariCalciumError)

@@ -1,6 +1,6 @@
 """Memory measurement of the benchmarked code.
 
-:func:`max_rss_bytes` (the process's ``ru_maxrss`` high-water mark), :func:`current_rss_bytes`
+:func:`max_rss_bytes` (the process's own high-water mark, ``VmHWM``), :func:`current_rss_bytes`
 (``/proc/self/statm``), :class:`RssSampler` (peak RSS while one block of code runs, sampled in a
 thread), :func:`traced_peak_bytes` (peak numpy/Python allocation of one call, via
 ``tracemalloc``) and the binary unit :data:`MiB`.
@@ -30,18 +30,28 @@ MiB = 2**20
 
 
 def max_rss_bytes() -> int:
-    """Peak resident set size of this process so far, in bytes (``getrusage`` ``ru_maxrss``).
+    """Peak resident set size of this process so far, in bytes.
 
     Returns
     -------
     int
-        The process-wide high-water mark; it never goes down, so it only describes a single call
-        when that call is the largest the process made. Use :class:`RssSampler` for one call.
+        The high-water mark of this process's own memory map (``VmHWM`` in
+        ``/proc/self/status``); it never goes down, so it only describes a single call when that
+        call is the largest the process made. Use :class:`RssSampler` for one call.
 
     Notes
     -----
-    ``ru_maxrss`` is in KiB on Linux and in bytes on macOS.
+    ``VmHWM`` starts afresh when a program is executed. ``getrusage``'s ``ru_maxrss``, the fallback
+    where there is no ``/proc`` (KiB on Linux, bytes on macOS), does not: Linux carries the
+    high-water mark across ``execve``, so a child started from a large parent reports the
+    parent's peak at the fork.
     """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(value if sys.platform == "darwin" else value * 1024)
 

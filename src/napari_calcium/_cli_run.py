@@ -33,9 +33,14 @@ def _summary_line(item: BatchItem) -> str:
         f", {s['n_events']} events ({rate:.3f} per ROI per s)" if s.get("n_events") is not None
         else ""
     )  # fmt: skip
+    flagged = s.get("n_rois_flagged")
+    flags = (
+        f"; {flagged} ROI(s) flagged (dF/F baseline not positive: NaN, see the dff warning)"
+        if flagged else ""
+    )  # fmt: skip
     return (
         f"{item.input.name}: {s['n_rois']} ROIs, {s['n_frames']} frames at "
-        f"{s['frame_rate_hz']:g} Hz ({s['duration_s']:.1f} s){events}; steps: {steps}; "
+        f"{s['frame_rate_hz']:g} Hz ({s['duration_s']:.1f} s){events}; steps: {steps}{flags}; "
         f"{s['seconds']:.1f} s -> {item.out_dir}"
     )
 

@@ -41,21 +41,111 @@ DEMO_FILES = ("movie.tif", "ground_truth.npz", "recording.json")
 DEMO_BRUKER = "TSeries-demo-001"
 
 
+#: set by the SIGTERM handler; stays set until the next command starts (see :func:`main`)
+_TERMINATED = threading.Event()
+
+
+def _stop_if_terminated() -> None:
+    """Raise :class:`Terminated` if a SIGTERM came, even one whose exception was lost."""
+    if _TERMINATED.is_set():
+        raise Terminated(signal.SIGTERM)
+
+
+class _Silent:
+    """The progress bar of ``--quiet``: shows nothing, still a point where SIGTERM stops work."""
+
+    def update(self, n: int = 1) -> None:
+        _stop_if_terminated()
+
+    def close(self) -> None:
+        pass
+
+
 def _progress_factory(quiet: bool):
+    """A tqdm-like factory for the long steps (silent with `quiet`).
+
+    Each ``update`` is also a stop point: once SIGTERM has come, it raises :class:`Terminated`
+    there, so work stops at the next block even when the exception the signal handler raised
+    was lost (raised inside a ``__del__``, a weakref callback, ...).
+    """
     if quiet:
-        return None
+        return lambda total, desc=None: _Silent()
     from tqdm.auto import tqdm
 
+    class _Bar(tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            _stop_if_terminated()
+            return super().update(n)
+
     def factory(total: int, desc: str | None = None):
-        return tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, leave=False)
+        return _Bar(total=total, desc=desc, unit="frame", file=sys.stderr, leave=False)
 
     return factory
+
+
+def _number(value: str | float) -> int | float | str:
+    """An option's text as an int, else a float (``1e11``, ``nan``), else as is (refused later)."""
+    if not isinstance(value, str):
+        return value
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+#: ``demo`` option -> the keyword of :func:`~napari_calcium.simulate_recording` it sets
+_DEMO_OPTIONS = {
+    "frames": ("n_frames", "--frames"),
+    "shape": ("shape", "--shape"),
+    "neurons": ("n_neurons", "--neurons"),
+    "frame_rate": ("frame_rate_hz", "--frame-rate"),
+    "pixel_size": ("pixel_size_um", "--pixel-size"),
+    "motion": ("motion_px", "--motion"),
+    "seed": ("seed", "--seed"),
+    "indicator": ("indicator", "--indicator"),
+}
+
+
+def _demo_parameters(args: argparse.Namespace) -> dict:
+    """The demo's keywords for ``simulate_recording``, checked before any work.
+
+    Sizes beyond what the simulator allows (a few GiB in all: see the ``MAX_*`` limits of
+    :mod:`napari_calcium.core.synthetic.recording`), negative or NaN values raise
+    :class:`~napari_calcium.errors.ParameterError` naming the option as typed and the largest
+    value allowed; nothing is allocated or written.
+    """
+    import inspect
+
+    from .core.synthetic.recording import _check_sizes, simulate_recording
+
+    kwargs, names = {}, {}
+    for attr, (keyword, option) in _DEMO_OPTIONS.items():
+        raw = getattr(args, attr)
+        if attr == "shape":
+            kwargs[keyword] = tuple(_number(v) for v in raw)
+            text = " ".join(str(v) for v in raw)
+        else:
+            kwargs[keyword] = _number(raw)
+            text = str(raw)
+        names[keyword] = f"{option} {text if len(text) <= 40 else text[:37] + '...'}"
+    params = {
+        name: p.default
+        for name, p in inspect.signature(simulate_recording).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    checked = _check_sizes({**params, **kwargs}, names)
+    for keyword in ("n_frames", "shape", "n_neurons", "seed"):  # "1e3" -> 1000, not 1000.0
+        kwargs[keyword] = checked[keyword]
+    return kwargs
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .core.synthetic.recording import simulate_recording
     from .io.groundtruth import save_ground_truth
 
+    kwargs = _demo_parameters(args)  # absurd sizes: refused before anything is made
     out = Path(args.outdir)
     if out.exists() and not out.is_dir():
         raise RecordingError(out, "exists and is not a folder")
@@ -67,17 +157,7 @@ def _demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     progress = _progress_factory(args.quiet)
     t0 = time.perf_counter()
-    rec = simulate_recording(
-        n_frames=args.frames,
-        shape=tuple(args.shape),
-        n_neurons=args.neurons,
-        frame_rate_hz=args.frame_rate,
-        seed=args.seed,
-        motion_px=args.motion,
-        indicator=args.indicator,
-        pixel_size_um=args.pixel_size,
-        progress=progress,
-    )
+    rec = simulate_recording(**kwargs, progress=progress)
     truth, meta = rec.truth, rec.metadata
     if args.bruker:
         from .io.bruker.write import write_prairieview as write
@@ -227,26 +307,28 @@ def _add_demo(sub) -> None:
         "to OUTDIR.",
     )
     demo.add_argument("outdir", metavar="OUTDIR", help="folder to write into (created if needed)")
-    demo.add_argument("--frames", type=int, default=1800, help="number of frames (default 1800)")
+    # numbers are read as text and checked together (names and limits in one error line)
+    demo.add_argument(
+        "--frames", default="1800", help="number of frames (default 1800; a 4 GiB movie at most)"
+    )
     demo.add_argument(
         "--shape",
-        type=int,
         nargs=2,
-        default=(256, 256),
+        default=("256", "256"),
         metavar=("Y", "X"),
-        help="frame size in pixels (default 256 256)",
+        help="frame size in pixels (default 256 256; at most 4096 4096)",
     )
-    demo.add_argument("--neurons", type=int, default=60, help="number of neurons (default 60)")
-    demo.add_argument("--frame-rate", type=float, default=30.0, help="frames per second (30)")
-    demo.add_argument("--pixel-size", type=float, default=1.0, help="µm per pixel (1.0)")
+    demo.add_argument("--neurons", default="60", help="number of neurons (default 60)")
+    demo.add_argument("--frame-rate", default="30", help="frames per second (30)")
+    demo.add_argument("--pixel-size", default="1.0", help="µm per pixel (1.0)")
     demo.add_argument("--indicator", default="GCaMP6f", help="kinetics preset (GCaMP6f)")
     demo.add_argument(
         "--motion",
-        type=float,
-        default=0.0,
-        help="largest rigid displacement in pixels (default 0: no motion)",
+        default="0",
+        help="largest rigid displacement in pixels (default 0: no motion; at most the frame's "
+        "smaller side)",
     )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--seed", default="0", help="random seed (default 0)")
     demo.add_argument(
         "--bruker",
         action="store_true",
@@ -346,21 +428,48 @@ class Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum, frame) -> None:
+    """Remember the signal, then raise :class:`Terminated` wherever the main thread is.
+
+    The flag is what counts: Python runs a handler between any two bytecodes of the main
+    thread, also inside a ``__del__`` or a weakref callback, where the exception is printed and
+    dropped. The progress bars (:func:`_progress_factory`) then raise it again at their next
+    update, and :func:`main` returns 143 whenever the flag is set, however the command ended.
+    """
+    _TERMINATED.set()
     signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM while cleaning up: stop at once
     raise Terminated(signum)
+
+
+def _quiet_lost_terminated(previous):
+    """An ``unraisablehook`` that drops a :class:`Terminated` Python could not propagate.
+
+    It was raised in a ``__del__`` or callback (and so "ignored"); the flag set by the handler
+    still stops the command, so its traceback would only be noise on stderr.
+    """
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Terminated):
+            return
+        previous(unraisable)
+
+    return hook
 
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """While the command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt)."""
+    _TERMINATED.clear()
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread (e.g. main() in a test)
         return
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_lost_terminated(previous_hook)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -374,16 +483,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with _sigterm_as_interrupt():
-            return args.func(args)
-    except NapariCalciumError as exc:  # a user's mistake or bad input: message, no traceback
-        print(f"napari-calcium {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # the system refused (permissions, disk full): say so, no traceback
-        print(f"napari-calcium {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+            status = args.func(args)
+            _stop_if_terminated()  # a SIGTERM whose exception was lost: not a success
+            return status
     except KeyboardInterrupt as exc:
         print(f"napari-calcium {args.command}: interrupted", file=sys.stderr)
         return 128 + exc.signum if isinstance(exc, Terminated) else 130
+    except BaseException as exc:
+        if _TERMINATED.is_set():  # the SIGTERM came first; what followed is its consequence
+            print(f"napari-calcium {args.command}: interrupted", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        if isinstance(exc, NapariCalciumError):  # a user's mistake or bad input: no traceback
+            print(f"napari-calcium {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, OSError):  # the system refused (permissions, disk full): say so
+            print(f"napari-calcium {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import os
 
 __all__ = [
     "BackendError",
+    "DegenerateTraceWarning",
     "MetadataError",
     "NapariCalciumError",
     "OperationCancelled",
@@ -87,4 +88,17 @@ class OperationCancelled(NapariCalciumError):
     """A long operation stopped because its ``should_stop`` callback asked it to.
 
     Raised instead of returning a partial result, so a cancelled run never looks finished.
+    """
+
+
+class DegenerateTraceWarning(UserWarning):
+    """Some traces cannot give the number asked for; they are flagged (NaN) rather than faked.
+
+    Warned by :func:`~napari_calcium.compute_dff` (baseline F0 not finite and positive, e.g. an
+    all-zero trace or a neuropil brighter than the soma), :func:`~napari_calcium.snr` (no
+    measurable noise), :func:`~napari_calcium.identify_events` and
+    :func:`~napari_calcium.deconvolve` (flagged, all-NaN rows skipped) and
+    :func:`~napari_calcium.extract_traces` (a ROI with no neuropil pixels). The message names the
+    rows (ROI indices) and the reason. Turn it into an error with
+    ``warnings.simplefilter("error", napari_calcium.errors.DegenerateTraceWarning)``.
     """

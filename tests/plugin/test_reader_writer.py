@@ -7,7 +7,7 @@ import pytest
 
 import napari_calcium as nc
 from conftest import FOUR_PLANE, ONE_PLANE, shared_data
-from napari_calcium._napari._reader import get_reader
+from napari_calcium._napari._reader import get_reader, sample_times
 from napari_calcium._napari._writer import write_binary, write_tiff
 from napari_calcium.errors import RecordingError
 from napari_calcium.io.bruker import stack as bruker_stack
@@ -43,9 +43,13 @@ def test_get_reader_returns_none_for_what_is_not_ours(tmp_path):
 def test_bruker_folder_layer_data_is_lazy_and_scaled(count_reads):
     folder = shared_data(*FOUR_PLANE)
     layers = get_reader(str(folder))(str(folder))
-    assert count_reads == []  # opening read no pixels
     assert len(layers) == 1
     data, kwargs, kind = layers[0]
+    # opening reads only the chunk that holds the middle frame (8 time points of 4 planes), once,
+    # for the display range: the chunk napari reads anyway to show the middle of the recording
+    times = sample_times(data)
+    assert len(times) == 3 and data.chunks[0][:2] == (8, 8) and 8 <= times[0] < times[-1] < 16
+    assert len(count_reads) == 8 * 4 and len(set(count_reads)) == 32
     assert kind == "image" and data.shape == (30, 4, 256, 256)
     assert type(data).__module__.startswith("dask")
     meta = kwargs["metadata"]["napari_calcium"]
@@ -56,7 +60,10 @@ def test_bruker_folder_layer_data_is_lazy_and_scaled(count_reads):
     )
     assert kwargs["units"] == ("second", "micrometer", "micrometer", "micrometer")
     assert kwargs["axis_labels"] == ("t", "z", "y", "x")
-    assert kwargs["contrast_limits"] == (0, 2**13 - 1)  # from bitDepth: no pixel sampling
+    # robust percentiles of the sampled pixels, not the 13-bit range (which looked almost black)
+    sampled = np.stack([np.asarray(data[t]) for t in times])
+    np.testing.assert_allclose(kwargs["contrast_limits"], np.percentile(sampled, (0.1, 99.9)))
+    assert kwargs["contrast_limits"][1] < 0.25 * (2**13 - 1)
     assert kwargs["name"] == f"{folder.name} Ch2"
     assert meta["source_path"] == str(folder) and meta["channel"] == "Ch2"
 
@@ -121,7 +128,10 @@ def test_viewer_opens_four_plane_volume(make_napari_viewer, count_reads):
     np.testing.assert_allclose(layer.scale[0], 0.181592112)
     assert [str(u) for u in layer.units] == ["second"] + ["micrometer"] * 3
     assert len(set(count_reads)) < 120  # not all 30 x 4 files
-    assert layer.contrast_limits == [0, 8191]
+    lo, hi = layer.contrast_limits
+    # the range of what is there: most pixels are not black, few are saturated
+    middle = np.asarray(layer.data[15])
+    assert np.mean(middle > lo + 0.1 * (hi - lo)) > 0.05 and np.mean(middle >= hi) < 0.01
 
 
 @pytest.mark.gui

@@ -105,3 +105,28 @@ def test_stored_spikes_are_saved_with_the_traces(labels, tmp_path):
     widget.start()
     assert "not saved" in widget.status.value, widget.status.value
     assert nc.load_traces(tmp_path / "stale.npz", with_spikes=True)[2] is None
+
+
+def test_empty_or_invalid_paths_give_a_message(labels, tmp_path, monkeypatch):
+    """Issue 16, point 8: clicking Save with no file named said nothing (an uncaught error)."""
+    viewer, layer = labels
+    _, widget = viewer.window.add_plugin_dock_widget("napari-calcium", "Save traces")
+    widget.rois_box.value = layer
+    work = tmp_path / "work"  # an empty box used to write <cwd>.npz beside the working folder
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for value, expected in (
+        (None, '"save as" is empty'),  # nothing typed, as the widget opens
+        ("   ", '"save as" is empty'),
+        (tmp_path, "is a folder"),
+        (tmp_path / "missing" / "session", "does not exist"),
+    ):
+        if value is not None:
+            widget.path.line_edit.value = str(value)
+        widget.run_button.clicked.emit()  # Save, as a user clicks it
+        assert widget.status.value.startswith("error:"), widget.status.value
+        assert expected in widget.status.value, widget.status.value
+    assert [p.name for p in tmp_path.iterdir()] == ["work"] and not any(work.iterdir())
+    widget.path.value = tmp_path / "session"
+    widget.run_button.clicked.emit()
+    assert (tmp_path / "session.npz") in widget.written, widget.status.value

@@ -144,3 +144,32 @@ def test_dff_preview_is_drawn_dashed_in_the_trace_plot(viewer, qtbot, recording)
 
     plot.show_rois([int(traces.ids[0])])  # another ROI: no preview drawn for it
     assert not any("preview" in kind for _, kind in plot.curves)
+
+
+def test_dff_flags_a_roi_on_a_dark_region(make_napari_viewer, qtbot, recording):
+    """A ROI drawn where the movie is blank (F = 0): flagged in the preview, status and features."""
+    movie, labels = np.array(recording.movie), np.array(recording.truth.labels)
+    corners = [(slice(0, 14), slice(0, 14)), (slice(0, 14), slice(-14, None)),
+               (slice(-14, None), slice(0, 14)), (slice(-14, None), slice(-14, None))]  # fmt: skip
+    corner = next(c for c in corners if not labels[c].any())  # one without a cell
+    movie[(slice(None), *corner)] = 0  # a blanked corner (outside the field stop, say)
+    dark = int(labels.max()) + 1
+    labels[corner][3:9, 3:9] = dark
+    viewer = make_napari_viewer()
+    viewer.add_image(movie, **movie_layer_kwargs(recording.metadata, name="movie"))
+    data, kwargs = rois_labels_kwargs(
+        nc.RoiSet.from_label_image(labels), name="rois", reference=viewer.layers["movie"]
+    )
+    layer = viewer.add_labels(data, **kwargs)
+    extract = dock_widget(viewer, "Extract traces")
+    run_job(extract, qtbot)
+    dff = dock_widget(viewer, "dF/F")
+    assert dff.rois_box.value is layer
+    layer.selected_label = dark
+    assert "flagged, dF/F is NaN" in dff.preview.value, dff.preview.value
+    layer.selected_label = 1
+    assert dff.preview.value.startswith("ROI 1: F0"), dff.preview.value
+    run_job(dff, qtbot)
+    assert "1 ROI(s) flagged" in dff.status.value
+    flags = dict(zip(layer.features["index"], layer.features["baseline_ok"], strict=True))
+    assert flags[dark] == False and all(v for k, v in flags.items() if k != dark)  # noqa: E712

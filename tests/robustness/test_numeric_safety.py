@@ -104,13 +104,13 @@ def test_complex_tiff_in_the_napari_reader_names_the_file(tmp_path):
 
 
 def test_nan_borders_give_finite_contrast_limits():
-    from napari_calcium._napari._reader import middle_frame_range
+    from napari_calcium._napari._reader import display_range
 
     movie = np.random.default_rng(3).random((5, 10, 10)).astype(np.float32)
     movie[:, :2] = np.nan  # motion-corrected with border="nan"
-    lo, hi = middle_frame_range(movie)
+    lo, hi = display_range(movie)
     assert np.isfinite([lo, hi]).all() and hi > lo
-    assert middle_frame_range(np.full((3, 4, 4), np.nan, np.float32)) == (0.0, 1.0)
+    assert display_range(np.full((3, 4, 4), np.nan, np.float32)) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("chunks", [2, 5])

@@ -26,7 +26,8 @@ def movie_layer_kwargs(metadata: Mapping[str, Any], *, name: str, ndim: int = 3)
     """Keyword arguments for an Image layer holding a ``(frames, y, x)`` movie.
 
     Time is scaled to seconds when the frame rate is known, space to µm when the pixel size is.
-    Contrast limits come from the bit depth when known, so napari does not sample a lazy movie.
+    No contrast limits: the caller sets them from sampled frames (``_reader.display_range``), as
+    the bit depth's full range leaves real recordings almost black.
     """
     (sy, sx), space_unit = _spatial_scale(metadata)
     period = metadata.get("frame_period_s")
@@ -43,9 +44,6 @@ def movie_layer_kwargs(metadata: Mapping[str, Any], *, name: str, ndim: int = 3)
         "axis_labels": labels,
         "metadata": {METADATA_KEY: dict(metadata)},
     }
-    bit_depth = metadata.get("bit_depth")
-    if bit_depth:
-        kwargs["contrast_limits"] = (0, 2 ** int(bit_depth) - 1)
     return kwargs
 
 

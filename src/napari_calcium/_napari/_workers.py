@@ -8,6 +8,7 @@ progress bars belong to the main thread), and a ``threading.Event`` as the stop 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +23,14 @@ class _ProgressRelay(QObject):
     opened = Signal(int, int, str)  # bar id, total, description
     advanced = Signal(int, int)  # bar id, n
     closed = Signal(int)
+    #: a one-line summary of the newest open bar ("motion: 45 % (9/20), about 12 s left")
+    summary = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self._bars: dict[int, Any] = {}
+        self._counts: dict[int, list] = {}  # bar id -> [done, total, description, start time]
+        self._shown = 0.0
         self._next = 0
         self._lock = threading.Lock()
         self.opened.connect(self._open)
@@ -33,14 +38,29 @@ class _ProgressRelay(QObject):
         self.closed.connect(self._close)
 
     def _open(self, bar_id: int, total: int, desc: str) -> None:
+        self._counts[bar_id] = [0, total, desc, time.monotonic()]
         self._bars[bar_id] = napari_progress(total=total, desc=desc or None)
+        self._report(bar_id, force=True)
 
     def _advance(self, bar_id: int, n: int) -> None:
         bar = self._bars.get(bar_id)
         if bar is not None:
             bar.update(n)
+            if bar_id in self._counts:
+                self._counts[bar_id][0] += n
+                self._report(bar_id)
+
+    def _report(self, bar_id: int, force: bool = False) -> None:
+        """Emit :attr:`summary` for a bar, at most ten times a second."""
+        now = time.monotonic()
+        counts = self._counts.get(bar_id)
+        if counts is None or (not force and now - self._shown < 0.1):
+            return
+        self._shown = now
+        self.summary.emit(progress_text(*counts, now=now))
 
     def _close(self, bar_id: int) -> None:
+        self._counts.pop(bar_id, None)
         bar = self._bars.pop(bar_id, None)
         if bar is not None:
             bar.close()
@@ -56,6 +76,29 @@ class _ProgressRelay(QObject):
             self._next += 1
         self.opened.emit(bar_id, int(total), desc or "")
         return _RelayedBar(self, bar_id)
+
+
+def progress_text(done: int, total: int, desc: str, started: float, *, now: float) -> str:
+    """``"<desc>: 45 % (9/20), about 12 s left"``; no estimate before the first step is done.
+
+    Parameters
+    ----------
+    done, total : int
+        Steps done and steps in all (``total`` <= 0: unknown, only the count is shown).
+    desc : str
+        What is being done.
+    started, now : float
+        ``time.monotonic()`` when the bar opened, and now (s).
+    """
+    head = f"{desc}: " if desc else ""
+    if total <= 0:
+        return f"{head}{done} done"
+    fraction = min(max(done / total, 0.0), 1.0)
+    text = f"{head}{100 * fraction:.0f} % ({done}/{total})"
+    if 0 < fraction < 1:
+        left = (now - started) * (1 - fraction) / fraction
+        text += f", about {left:.0f} s left" if left < 120 else f", about {left / 60:.0f} min left"
+    return text
 
 
 class _RelayedBar:
@@ -97,15 +140,20 @@ def start_job(
     on_returned: Callable[[Any], None] | None = None,
     on_errored: Callable[[BaseException], None] | None = None,
     on_finished: Callable[[], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
     **kwargs: Any,
 ) -> Job:
     """Run ``func(*args, progress=..., should_stop=..., **kwargs)`` in a napari thread worker.
 
     ``on_returned`` gets the result in the GUI thread; ``on_errored`` gets the exception
     (including :class:`~napari_calcium.errors.OperationCancelled` after ``Job.cancel()``);
-    ``on_finished`` runs last either way. Progress bars appear in napari's activity dock.
+    ``on_finished`` runs last either way. Progress bars appear in napari's activity dock, and
+    ``on_progress`` gets a one-line summary with percentage and time left (:func:`progress_text`)
+    in the GUI thread, for the widget's own status line.
     """
     relay = _ProgressRelay()
+    if on_progress is not None:
+        relay.summary.connect(on_progress)
     stop = threading.Event()
     worker = create_worker(
         func,

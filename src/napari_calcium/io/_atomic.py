@@ -12,6 +12,7 @@ some network file systems) leftover partial files are left alone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -26,7 +27,15 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_output", "check_target", "remove_stale_partials"]
+__all__ = [
+    "DISK_FULL_ERRNOS",
+    "atomic_output",
+    "check_target",
+    "disk_full_error",
+    "kind_of",
+    "remove_stale_partials",
+    "require_regular_file",
+]
 
 # ".<name>.<random>.partial"; tempfile's random part has no dot, so <name> is unambiguous
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.[A-Za-z0-9_]+\.partial", re.DOTALL)
@@ -38,6 +47,199 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+#: errno values that mean "no room for this file": the disk is full, the quota is used up, or the
+#: file outgrew the largest file the file system (FAT32: 4 GiB) or ``RLIMIT_FSIZE`` allows
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+_DISK_FULL_WHY = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up (disk full for this user)",
+    errno.EFBIG: "disk full for this file: it outgrew the largest file this file system or the "
+    "process's file-size limit (ulimit -f) allows",
+}
+
+
+# numpy's ndarray.tofile (also inside tifffile) reports a short write without its errno
+_SHORT_WRITE = re.compile(r"\b\d+ requested and \d+ written\b")
+
+
+def _short_write_errno(partial: str | os.PathLike | None) -> int:
+    """Why a write came up short: EFBIG when the file reached ``RLIMIT_FSIZE``, else ENOSPC."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        size = _size(partial)
+        if soft != resource.RLIM_INFINITY and size is not None and size >= soft:
+            return errno.EFBIG
+    except (ImportError, OSError, ValueError):  # pragma: no cover - Windows
+        pass
+    return errno.ENOSPC
+
+
+def _disk_full_errno(
+    exc: BaseException | None, partial: str | os.PathLike | None = None
+) -> int | None:
+    """The disk-full errno behind ``exc`` (itself, or its cause/context chain), else None.
+
+    Libraries that wrap the OSError keep only its text: a text naming a disk-full errno (HDF5
+    through h5py: ``errno = 28``), or numpy's ``"N requested and M written"`` (a short write,
+    whose errno numpy drops), counts too.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return exc.errno
+        if isinstance(exc, (OSError, RuntimeError)):  # h5py raises RuntimeError for HDF5's
+            text = str(exc)
+            for code in DISK_FULL_ERRNOS:
+                if os.strerror(code) in text or f"errno = {code}," in text:
+                    return code
+            if getattr(exc, "errno", None) is None and _SHORT_WRITE.search(text):
+                return _short_write_errno(partial)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _is_ours(exc: BaseException) -> bool:
+    """A disk-full RecordingError this module (or a writer through it) already made."""
+    return isinstance(exc, RecordingError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: Windows
+        return None
+    return int(st.f_bavail) * int(st.f_frsize)
+
+
+def _size(path: str | os.PathLike | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        path = Path(path)
+        if path.is_dir():
+            return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _amount(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n} bytes ({n / size:.1f} {unit})"
+    return f"{n} bytes"
+
+
+def disk_full_error(
+    exc: BaseException,
+    path: str | os.PathLike,
+    *,
+    partial: str | os.PathLike | None = None,
+    needed_bytes: int | None = None,
+    existing_kept: bool = False,
+) -> RecordingError | None:
+    """Our error for a write to ``path`` that ran out of room, or None if ``exc`` is not that.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What the write raised. It counts as "out of room" when it (or the exception it was
+        raised from) is an :class:`OSError` with errno ``ENOSPC``, ``EDQUOT`` or ``EFBIG``
+        (:data:`DISK_FULL_ERRNOS`), or an OSError or RuntimeError (h5py's) that names one in
+        its text, or numpy's short-write OSError (``"N requested and M written"``, no errno:
+        EFBIG when the partial file reached ``RLIMIT_FSIZE``, else ENOSPC).
+    path : str or os.PathLike
+        The final output the user asked for (not the temporary file), named by the error.
+    partial : str or os.PathLike, optional
+        The temporary file (or folder) being written, to say how much had been written when the
+        room ran out; read before it is removed.
+    needed_bytes : int, optional
+        The size the output would have had, when the writer knows it.
+    existing_kept : bool
+        An earlier output at ``path`` exists and is kept as it was (said in the message).
+
+    Returns
+    -------
+    RecordingError or None
+        A :class:`~napari_calcium.errors.RecordingError` naming ``path``, saying the disk is
+        full (with the bytes needed, written and free where known) and what to do, with
+        ``errno`` (and ``strerror``) set to the original errno, so ``except OSError`` code
+        can test it; ``exc`` itself when it is already such an error; None when ``exc`` is not
+        about room on the disk.
+    """
+    if _is_ours(exc):
+        return exc  # type: ignore[return-value]
+    code = _disk_full_errno(exc, partial)
+    if code is None:
+        return None
+    final = Path(path)
+    facts = []
+    if needed_bytes is not None and needed_bytes > 0:
+        facts.append(f"it needs about {_amount(int(needed_bytes))}")
+    written = _size(partial)
+    if written is not None:
+        facts.append(f"{_amount(written)} had been written when it failed")
+    free = _free_bytes(final.parent)
+    if free is not None:
+        facts.append(f"{_amount(free)} are free there now")
+    kept = "; the existing file is unchanged" if existing_kept else ""
+    problem = (
+        f"cannot be written: {_DISK_FULL_WHY[code]} ({os.strerror(code)})"
+        + (f"; {', '.join(facts)}" if facts else "")
+        + f". Nothing was written (the partial file was removed){kept}: free some space or "
+        "write to another disk"
+    )
+    err = RecordingError(final, problem)
+    err.errno, err.strerror = code, os.strerror(code)
+    return err
+
+
+def kind_of(mode: int) -> str:
+    """Name the kind of file a ``st_mode`` describes ("a folder", "a named pipe (FIFO)", ...)."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def require_regular_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Raise unless ``path`` is a regular file (or a link to one), before anything opens it.
+
+    Opening a named pipe blocks until a writer appears, and a device can stream without end;
+    loaders call this first so such a path gets a clear error instead of a hang.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file a loader is about to open.
+    what : str
+        What the file should hold, for the message ("ROI file", "trace file", ...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a Path.
+
+    Raises
+    ------
+    RecordingError
+        ``path`` does not exist, cannot be examined, or is not a regular file.
+    """
+    final = Path(path)
+    try:
+        mode = final.stat().st_mode
+    except FileNotFoundError as exc:
+        raise RecordingError(final, f"no such {what}") from exc
+    except OSError as exc:
+        raise RecordingError(final, f"cannot open this {what} ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(mode):
+        raise RecordingError(final, f"is {kind_of(mode)}, not a regular file; expected a {what}")
+    return final
 
 
 def check_target(path: str | os.PathLike, *, overwrite: bool = False) -> None:
@@ -68,7 +270,7 @@ def check_target(path: str | os.PathLike, *, overwrite: bool = False) -> None:
             final, f"cannot check what is there ({exc.strerror or exc}); choose another output"
         ) from exc
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        kind = kind_of(mode)
         if final.is_symlink():
             kind = f"a symbolic link to {kind}"
         raise RecordingError(
@@ -151,13 +353,18 @@ def remove_stale_partials(
     return removed
 
 
-def _locked_partial(final: Path) -> tuple[int, Path]:
+def _locked_partial(final: Path, needed_bytes: int | None = None) -> tuple[int, Path]:
     """Create ``.<name>.<random>.partial`` beside ``final``, open and locked for this writer."""
     folder = final.parent
     for _ in range(100):
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=folder)
         except OSError as exc:
+            full = disk_full_error(
+                exc, final, needed_bytes=needed_bytes, existing_kept=final.exists()
+            )
+            if full is not None:  # no room even for an empty file (no free inode, quota)
+                raise full from exc
             raise RecordingError(folder, f"cannot write here ({exc.strerror})") from exc
         tmp = Path(tmp_name)
         # another writer's clean-up may have taken it in the instant before our lock: try again
@@ -168,7 +375,9 @@ def _locked_partial(final: Path) -> tuple[int, Path]:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output(
+    path: str | os.PathLike, *, overwrite: bool = False, needed_bytes: int | None = None
+) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it to ``path``.
 
     The temporary file lives in the same folder (so the final :func:`os.replace` is atomic on the
@@ -184,6 +393,9 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     overwrite : bool
         Replace an existing regular file at ``path``. Without it an existing file raises
         :class:`~napari_calcium.errors.OutputExistsError` before anything is written.
+    needed_bytes : int, optional
+        The size the output will have, where the writer knows it: said in the message if the
+        disk fills up.
 
     Raises
     ------
@@ -192,6 +404,10 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     RecordingError
         The folder does not exist or is not writable, or ``path`` is not a regular file (a
         folder, device, named pipe, socket or a link to one), with or without ``overwrite``.
+        A write in the block (or the rename) that runs out of room (disk full, quota, file
+        size limit) raises it too, naming ``path`` and saying the disk is full
+        (:func:`disk_full_error`; its ``errno`` is the original one); the partial file is
+        removed and an existing ``path`` is left as it was.
     """
     final = Path(path)
     check_target(final, overwrite=overwrite)
@@ -199,7 +415,7 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     if not folder.is_dir():
         raise RecordingError(folder, "output folder does not exist; create it first")
     remove_stale_partials(folder, final.name)
-    fd, tmp = _locked_partial(final)
+    fd, tmp = _locked_partial(final, needed_bytes)
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -207,6 +423,13 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
         yield tmp
         check_target(final, overwrite=overwrite)  # something appeared while we were writing
         os.replace(tmp, final)
+    except (OSError, RuntimeError) as exc:  # RecordingError too; h5py's RuntimeError
+        full = disk_full_error(
+            exc, final, partial=tmp, needed_bytes=needed_bytes, existing_kept=final.exists()
+        )
+        if full is None or full is exc:
+            raise
+        raise full from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

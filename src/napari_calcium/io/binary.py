@@ -30,7 +30,7 @@ from ..errors import (
     RecordingError,
     ShapeError,
 )
-from ._atomic import atomic_output, check_target
+from ._atomic import atomic_output, check_target, require_regular_file
 from ._common import (
     MappedArray,
     check_movie,
@@ -40,6 +40,7 @@ from ._common import (
     positive_float,
     token,
 )
+from ._serial import read_json
 from .metadata import Recording, RecordingMetadata
 
 __all__ = ["load_binary", "open_binary", "save_binary", "write_binary_pair"]
@@ -101,15 +102,9 @@ def _numeric_dtype(value: Any, where: Path) -> np.dtype:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        too_large = path.stat().st_size > 10_000_000
-        data = None if too_large else json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MetadataError(path, f"cannot read the metadata ({exc.strerror or exc})") from exc
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise MetadataError(path, f"not valid JSON ({exc})") from exc
-    if too_large:
-        raise MetadataError(path, "too large to be a binary movie's metadata")
+    """The ``.json`` sidecar: UTF-8 with or without a byte-order mark (as Windows editors save
+    it), only from a regular file (a named pipe or a device is refused, never waited on)."""
+    data = read_json(path, "binary movie's metadata", error=MetadataError, max_bytes=10_000_000)
     if not isinstance(data, dict):
         raise MetadataError(path, "expected a JSON object with frames, y, x and dtype")
     return data
@@ -147,8 +142,10 @@ def _layout(
     One missing dimension of frames/y/x is inferred from the ``.bin`` size, as CalSciPy does.
     """
     if not bin_path.is_file():
+        if bin_path.exists():  # a named pipe, a device, a folder: refused by name
+            require_regular_file(bin_path, "binary movie (.bin)")
         raise RecordingError(bin_path, "no such file")
-    has_json = json_path.is_file()
+    has_json = os.path.lexists(json_path)
     meta = _read_json(json_path) if has_json else {}
     _fill_in(meta, missing_shape, dtype)
     where = json_path if has_json else bin_path

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import ParameterError, RecordingError
@@ -55,6 +58,51 @@ def _check_unique(jobs: list, suffixes: tuple[str, ...], out: Path, source: Path
                 f"{out / (name + suffixes[0])}; nothing was written: convert them one at a time "
                 "(channels=[...], --channel on the command line) into separate folders"
             )
+
+
+def _output_set(out: Path, name: str, to: str) -> list[Path]:
+    """The files a job may write or replace: ``.bin`` + ``.json``, or the TIFF and its parts."""
+    if to == "binary":
+        return [out / (name + ".bin"), out / (name + ".json")]
+    part = re.compile(re.escape(name) + r"_\d{5}\.tif$")
+    with os.scandir(out) as it:
+        parts = sorted(out / e.name for e in it if part.match(e.name))
+    return [out / (name + ".tif"), *parts]
+
+
+@contextlib.contextmanager
+def _set_aside_until_done(out: Path) -> Iterator[Callable[[list[Path]], None]]:
+    """Move existing outputs into a hidden folder while the conversion runs.
+
+    Yields ``set_aside(paths)``. If the conversion fails or is cancelled (a full disk, an
+    interrupt), every file set aside is put back, so a failed ``overwrite`` conversion leaves
+    the earlier outputs as they were; when it succeeds they are removed. A run killed outright
+    leaves them in ``.<folder>.<random>.old`` inside `out`.
+    """
+    aside: Path | None = None
+    moved: list[tuple[Path, Path]] = []
+
+    def set_aside(paths: list[Path]) -> None:
+        nonlocal aside
+        for path in paths:
+            if not os.path.lexists(path):
+                continue
+            if aside is None:
+                aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out))
+            keep = aside / f"{len(moved)}_{path.name}"
+            os.replace(path, keep)
+            moved.append((path, keep))
+
+    try:
+        yield set_aside
+    except BaseException:
+        for path, keep in reversed(moved):
+            os.replace(keep, path)  # if this fails, `aside` is kept, holding the rest
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _select(names: Sequence, wanted: Sequence | None, what: str, source: Path) -> list:
@@ -113,9 +161,11 @@ def convert_recording(
         Replace existing regular files. Without it, any existing output stops the conversion
         before anything is written; an output path holding anything but a regular file (a
         folder, a named pipe, a device) stops it with or without `overwrite`. If the
-        conversion fails or is cancelled, every file it wrote is removed (each file is written
-        under a temporary name and renamed when complete; temporary files that a killed earlier
-        run left for these outputs are removed).
+        conversion fails or is cancelled (a full disk included), every file it wrote is removed
+        and the files it was replacing are put back as they were (each file is written under a
+        temporary name and renamed when complete; existing outputs are set aside in a hidden
+        ``.<folder>.<random>.old`` folder until the whole conversion is done; temporary files
+        that a killed earlier run left for these outputs are removed).
     progress, should_stop : callable, optional
         tqdm-like factory and cancellation callback, passed to each writer.
 
@@ -133,7 +183,9 @@ def convert_recording(
     OutputExistsError
         An output exists and `overwrite` is False (nothing is written).
     RecordingError
-        `output_folder` is not a folder, or an output path is not a regular file.
+        `output_folder` is not a folder, or an output path is not a regular file; or the disk
+        filled up (the error names the output and says the disk is full; nothing is left of
+        this conversion and earlier outputs are unchanged).
 
     Notes
     -----
@@ -179,22 +231,26 @@ def convert_recording(
         "should_stop": should_stop,
     }
     written: list[Path] = []
-    try:
-        for name, _, movie in jobs:
-            if to == "binary":
-                from .binary import save_binary
+    with _set_aside_until_done(out) as set_aside:
+        try:
+            for name, _, movie in jobs:
+                if overwrite:  # replaced only once every output is written
+                    set_aside(_output_set(out, name, to))
+                if to == "binary":
+                    from .binary import save_binary
 
-                save_binary(out / (name + ".bin"), movie, **kw)
-                written += [out / (name + ".bin"), out / (name + ".json")]
-            else:
-                from .tiff import save_images
+                    save_binary(out / (name + ".bin"), movie, **kw)
+                    written += [out / (name + ".bin"), out / (name + ".json")]
+                else:
+                    from .tiff import save_images
 
-                written += list(save_images(out / (name + ".tif"), movie, size_cap_gb, **kw))
-    except BaseException:
-        # all or nothing: a failed or cancelled conversion removes what it wrote
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+                    written += list(save_images(out / (name + ".tif"), movie, size_cap_gb, **kw))
+        except BaseException:
+            # all or nothing: a failed or cancelled conversion removes what it wrote (and the
+            # earlier outputs it was replacing are put back)
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     return [p for p in written if p.suffix != ".json"]
 
 

@@ -14,6 +14,7 @@ from scipy import sparse
 from ..core.synthetic.recording import GroundTruth
 from ..errors import RecordingError
 from ._atomic import atomic_output
+from ._serial import open_regular
 
 __all__ = ["load_ground_truth", "save_ground_truth"]
 
@@ -69,13 +70,16 @@ def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
     Raises
     ------
     RecordingError
-        The file is missing, not an ``.npz``, or not napari-calcium ground truth.
+        The file is missing, not a regular file (a named pipe or a device is refused, never
+        waited on), not an ``.npz``, or not napari-calcium ground truth.
     """
+    if not os.path.lexists(path):
+        raise RecordingError(path, "file not found")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_regular(path, "ground truth .npz") as fh, np.load(fh, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise RecordingError(path, "file not found") from None
+    except RecordingError:
+        raise  # not a regular file (a named pipe, a device): refused before it is read
     except Exception as exc:  # zipfile/numpy errors on a file that is not an npz
         raise RecordingError(path, f"not a readable .npz file ({exc})") from None
     try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from ..errors import ParameterError, RecordingError
+from ..errors import NapariCalciumError, ParameterError, RecordingError
+from ._atomic import require_regular_file
+from ._serial import read_json
 from .metadata import Recording
 
 __all__ = ["FORMATS", "open_recording", "sniff_format"]
@@ -36,11 +37,11 @@ def _binary_pair(path: Path) -> tuple[Path, Path] | None:
 
 
 def _looks_like_binary_json(path: Path) -> bool:
+    """A binary movie's sidecar: a JSON object with a dtype (UTF-8, a byte-order mark allowed,
+    as Windows editors save it; only a regular file is read, so a named pipe never blocks)."""
     try:
-        if path.stat().st_size > 1_000_000:
-            return False
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+        data = read_json(path, "binary movie's metadata", max_bytes=1_000_000)
+    except NapariCalciumError:
         return False
     return isinstance(data, dict) and "dtype" in data
 
@@ -124,6 +125,8 @@ def open_recording(path: str | os.PathLike, *, format: str | None = None, **kwar
     p = Path(path)
     if not p.exists():
         raise RecordingError(p, "no such file or folder")
+    if not p.is_dir():  # a named pipe or a device is refused here, never opened (it would block)
+        require_regular_file(p, "recording")
     if format is None:
         format = sniff_format(p)
         if format is None:

@@ -25,19 +25,20 @@ it on a horizontal edge, as in ``java.awt``), so a rectangle ``left=2, top=3, ri
 covers columns 2..4 and rows 3..6. Ovals are tested analytically at the pixel centres. Polygon,
 freehand, traced, rectangle, oval and composite (even-odd) ROIs are read; line and point ROIs are
 skipped with a warning, as are ROIs covering no pixel centre; z/t positions and names are not kept.
-Every bad file raises :class:`~napari_calcium.errors.RecordingError` naming it.
+Every bad file raises :class:`~napari_calcium.errors.RecordingError` naming it, and only
+regular files are opened (a named pipe or a device is refused, never waited on).
+JSON is read as UTF-8 with or without a byte-order mark.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
+import numbers
 import os
-import pickle
-import struct
 import warnings
 import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..core.rois.roiset import RoiSet, check_image_shape
-from ..errors import ParameterError, RecordingError
-from ._atomic import atomic_output
+from ..errors import NapariCalciumError, ParameterError, RecordingError
+from ._atomic import atomic_output, require_regular_file
+from ._serial import (
+    READ_ERRORS,
+    NpzArrays,
+    describe_error,
+    open_regular,
+    read_json,
+    read_npy,
+)
 
 __all__ = ["ROI_FORMATS", "load_rois", "save_rois"]
 
@@ -62,9 +71,8 @@ ROI_FORMATS = {
 _NPZ_MAGIC = "napari-calcium-rois"
 _NPZ_VERSION = 1
 _MAX_LABEL_PIXELS = 2**28  # a larger "label image" is a corrupt header (or not labels)
-_READ_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError, EOFError)
-_READ_ERRORS += (ImportError, zipfile.BadZipFile, struct.error, pickle.UnpicklingError, zlib.error)
-_READ_ERRORS += (NotImplementedError, ArithmeticError, MemoryError)  # corrupt zip / TIFF headers
+_MAX_LABEL = 2**53  # larger label values are not exact in float64, nor usable as ROI ids
+_READ_ERRORS = READ_ERRORS  # corrupt zip / TIFF / .npy headers included
 _PICKLE_HINT = (
     "is a pickle, and loading a pickle can run arbitrary code. Pass allow_pickle=True only for "
     "files you trust."
@@ -79,7 +87,7 @@ def _reading(path: Path, what: str) -> Iterator[None]:
     except RecordingError:
         raise
     except _READ_ERRORS as exc:  # includes our ParameterError / ShapeError (ValueErrors)
-        detail = str(exc) or type(exc).__name__
+        detail = str(exc) if isinstance(exc, NapariCalciumError) else describe_error(exc)
         raise RecordingError(path, f"cannot read it as {what}: {detail}") from exc
 
 
@@ -119,13 +127,16 @@ def load_rois(
     ------
     RecordingError
         Missing, unreadable or malformed file, a pickle without ``allow_pickle=True``, or a
-        missing ``shape`` (the message names the file and what to do).
+        missing ``shape`` (the message names the file and what to do). Also for a named
+        pipe, device or socket (refused before it is opened, so the call never blocks), a
+        damaged ``.npy`` header or zip member, and coordinates or arrays that are not numbers.
     """
     p = Path(path)
     if not p.exists():
         raise RecordingError(p, "no such file or folder")
     if p.is_dir():
         return _load_suite2p(_find_stat(p), shape, allow_pickle)
+    require_regular_file(p, "ROI file")  # a named pipe or a device: refused, never waited on
     name = p.name.lower()
     if name.endswith(".npz"):
         return _load_npz(p)
@@ -158,6 +169,10 @@ def _labels_to_rois(path: Path, labels: Any, source: str) -> RoiSet:
         )
     if lab.dtype.kind not in "iubf":
         raise RecordingError(path, f"not a label image: dtype {lab.dtype}")
+    if lab.size and lab.dtype.kind in "uf":
+        top = lab.max()
+        if not (np.isfinite(top) and top <= _MAX_LABEL):
+            raise RecordingError(path, f"not a label image: label {top} is not a usable ROI id")
     with _reading(path, "a label image"):
         return RoiSet.from_label_image(lab, source=source)
 
@@ -168,49 +183,56 @@ def _load_label_image(path: Path) -> RoiSet:
         if path.suffix.lower() == ".png":
             import imageio.v3 as iio
 
-            labels = iio.imread(path)
+            with open_regular(path, "label image") as fh:
+                labels = iio.imread(fh.read(), extension=".png")
             if labels.ndim == 3 and labels.shape[-1] in (3, 4):
                 raise RecordingError(path, "a colour (RGB) image is not a label image")
         else:
             import tifffile
 
-            with tifffile.TiffFile(path) as tif:
+            with open_regular(path, "label image") as fh, tifffile.TiffFile(fh) as tif:
                 dims = tif.series[0].shape
-                if int(np.prod(dims, dtype=np.float64)) > _MAX_LABEL_PIXELS:
+                if math.prod(dims) > _MAX_LABEL_PIXELS:
                     raise RecordingError(path, f"claims a {dims} image: too large for labels")
                 labels = tif.series[0].asarray()
     return _labels_to_rois(path, labels, source)
 
 
-def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:
-    """Shape and dtype from a .npy header, without loading; None if the header is unusual."""
-    with _reading(path, "a .npy array"), open(path, "rb") as fh:
+def _npy_dtype(path: Path) -> np.dtype | None:
+    """The dtype in a .npy header, without loading; None if the header is unusual."""
+    with _reading(path, "a .npy array"), open_regular(path, "ROI file") as fh:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            _, _, dtype = np.lib.format.read_array_header_1_0(fh)
         elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            _, _, dtype = np.lib.format.read_array_header_2_0(fh)
         else:
             return None
-    return shape, dtype
+    return dtype
 
 
-def _load_pickle_npy(path: Path, allow_pickle: bool, what: str) -> Any:
+def _load_pickle_npy(path: Path, allow_pickle: bool, what: str) -> np.ndarray:
+    """A pickled .npy (only with ``allow_pickle=True``); any failure names the file."""
     if allow_pickle is not True:
         raise RecordingError(path, f"{what} {_PICKLE_HINT}")
-    with _reading(path, what):
-        return np.load(path, allow_pickle=True)
+    with open_regular(path, "pickled .npy file") as fh:
+        try:
+            obj = np.load(fh, allow_pickle=True)
+        except Exception as exc:  # unpickling a damaged file can raise anything
+            raise RecordingError(path, f"cannot read it as {what}: {describe_error(exc)}") from exc
+    if not isinstance(obj, np.ndarray):
+        raise RecordingError(path, f"not {what}: not a .npy array")
+    return obj
 
 
 def _load_npy(path: Path, shape: Any, allow_pickle: bool) -> RoiSet:
-    header = _npy_header(path)
-    if header is not None and not header[1].hasobject:
-        with _reading(path, "a label image"):
-            labels = np.load(path, allow_pickle=False)
-        return _labels_to_rois(path, labels, "labels")
+    dtype = _npy_dtype(path)
+    if dtype is not None and not dtype.hasobject:
+        return _labels_to_rois(path, read_npy(path, "a label image"), "labels")
     obj = _load_pickle_npy(path, allow_pickle, "this .npy of Python objects")
-    if obj.ndim == 0 and isinstance(obj.item(), dict) and "masks" in obj.item():
-        return _labels_to_rois(path, obj.item()["masks"], "cellpose")
+    item = obj.item() if obj.ndim == 0 else None
+    if isinstance(item, dict) and "masks" in item:
+        return _labels_to_rois(path, item["masks"], "cellpose")
     if obj.ndim == 1 and obj.size and isinstance(obj[0], dict) and "ypix" in obj[0]:
         return _load_suite2p(path, shape, allow_pickle)
     raise RecordingError(path, "holds Python objects that are neither suite2p stat nor Cellpose")
@@ -218,16 +240,20 @@ def _load_npy(path: Path, shape: Any, allow_pickle: bool) -> RoiSet:
 
 def _load_cellpose_seg(path: Path, allow_pickle: bool) -> RoiSet:
     obj = _load_pickle_npy(path, allow_pickle, "Cellpose's _seg.npy")
-    seg = obj.item() if isinstance(obj, np.ndarray) and obj.ndim == 0 else obj
+    seg = obj.item() if obj.ndim == 0 else obj
     if not isinstance(seg, dict) or "masks" not in seg:
         raise RecordingError(path, "not a Cellpose _seg.npy: no 'masks' entry")
     return _labels_to_rois(path, seg["masks"], "cellpose")
 
 
 def _find_stat(folder: Path) -> Path:
-    """``stat.npy`` of a suite2p plane folder, or of the single plane under ``folder``."""
+    """``stat.npy`` of a suite2p plane folder, or of the single plane under ``folder``.
+
+    Anything named ``stat.npy`` counts (a named pipe too: the reader then refuses it by name
+    instead of this saying there is none).
+    """
     for base in (folder, folder / "suite2p"):
-        if (base / "stat.npy").is_file():
+        if os.path.lexists(base / "stat.npy"):
             return base / "stat.npy"
         planes = sorted(base.glob("plane*/stat.npy"))
         if len(planes) == 1:
@@ -238,68 +264,111 @@ def _find_stat(folder: Path) -> Path:
     raise RecordingError(folder, "no suite2p stat.npy in this folder (or a plane*/ inside it)")
 
 
+def _ops_shape(ops_path: Path, allow_pickle: bool) -> tuple[int, int]:
+    """``(Ly, Lx)`` from suite2p's ``ops.npy``."""
+    ops = _load_pickle_npy(ops_path, allow_pickle, "suite2p's ops.npy")
+    ops = ops.item() if ops.ndim == 0 else None
+    if not isinstance(ops, dict) or "Ly" not in ops or "Lx" not in ops:
+        raise RecordingError(ops_path, "not a suite2p ops.npy: no 'Ly'/'Lx' image size")
+    size = (ops["Ly"], ops["Lx"])
+    ok = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in size)
+    if not ok or min(size) < 1 or math.prod(size) > _MAX_LABEL_PIXELS:
+        raise RecordingError(ops_path, f"Ly, Lx = {size!r:.80} is not a usable image size")
+    return int(size[0]), int(size[1])
+
+
+def _load_iscell(path: Path, n_rois: int) -> np.ndarray:
+    """suite2p's ``iscell.npy``: ``(n_rois,)`` or ``(n_rois, 2)`` numbers."""
+    iscell = read_npy(path, "suite2p's iscell.npy")
+    if iscell.dtype.kind not in "biuf" or iscell.ndim not in (1, 2):
+        raise RecordingError(
+            path, f"not suite2p's iscell.npy: a {iscell.dtype} array of shape {iscell.shape}"
+        )
+    if iscell.shape[0] != n_rois:
+        raise RecordingError(path, f"has {iscell.shape[0]} rows for {n_rois} ROIs in stat.npy")
+    if not np.isfinite(iscell).all():
+        raise RecordingError(path, "holds values that are not finite numbers")
+    return iscell
+
+
 def _load_suite2p(stat_path: Path, shape: Any, allow_pickle: bool) -> RoiSet:
     stat = _load_pickle_npy(stat_path, allow_pickle, "suite2p's stat.npy")
     if stat.ndim != 1 or not all(isinstance(s, dict) for s in stat):
         raise RecordingError(stat_path, "not a suite2p stat.npy: expected an array of dicts")
     ops_path = stat_path.with_name("ops.npy")
-    if shape is None and ops_path.is_file():
-        ops = _load_pickle_npy(ops_path, allow_pickle, "suite2p's ops.npy")
-        ops = ops.item() if ops.ndim == 0 else None
-        if not isinstance(ops, dict) or "Ly" not in ops or "Lx" not in ops:
-            raise RecordingError(ops_path, "not a suite2p ops.npy: no 'Ly'/'Lx' image size")
-        shape = (int(ops["Ly"]), int(ops["Lx"]))
+    if shape is None and os.path.lexists(ops_path):
+        shape = _ops_shape(ops_path, allow_pickle)
     elif shape is None:
         raise RecordingError(
             stat_path, "no ops.npy beside it gives the image size; pass shape=(Ly, Lx)"
         )
     iscell = None
     iscell_path = stat_path.with_name("iscell.npy")
-    if iscell_path.is_file():
-        with _reading(iscell_path, "suite2p's iscell.npy"):
-            iscell = np.load(iscell_path, allow_pickle=False)
-            if iscell.shape[:1] != (len(stat),):
-                raise RecordingError(
-                    iscell_path, f"has {iscell.shape[:1]} rows for {len(stat)} ROIs in stat.npy"
-                )
+    if os.path.lexists(iscell_path):
+        iscell = _load_iscell(iscell_path, len(stat))
     with _reading(stat_path, "suite2p's stat.npy"):
         return RoiSet.from_suite2p_stat(list(stat), shape, iscell=iscell)
 
 
 def _load_neurofinder(path: Path, shape: Any) -> RoiSet:
     shape = _need_shape(path, shape, "neurofinder regions")
+    regions = read_json(path, "neurofinder regions JSON")
+    if isinstance(regions, dict) and "coordinates" in regions:
+        regions = [regions]
+    if not isinstance(regions, list) or not all(isinstance(r, dict) for r in regions):
+        raise RecordingError(path, 'expected a list of {"id", "coordinates"} objects')
     with _reading(path, "neurofinder regions JSON"):
-        with open(path, encoding="utf-8") as fh:
-            regions = json.load(fh)
-        if isinstance(regions, dict) and "coordinates" in regions:
-            regions = [regions]
-        if not isinstance(regions, list) or not all(isinstance(r, dict) for r in regions):
-            raise RecordingError(path, 'expected a list of {"id", "coordinates"} objects')
         return RoiSet.from_neurofinder(regions, shape)
 
 
+def _npz_member(z: NpzArrays, name: str, kinds: str, shape: tuple | None = None) -> np.ndarray:
+    """Array ``name`` of a ROI .npz, of a dtype kind in ``kinds`` (and ``shape``/ndim given)."""
+    arr = z[name]
+    if shape is None:
+        ok = True
+    elif isinstance(shape, int):
+        ok = arr.ndim == shape
+    else:
+        ok = arr.shape == shape
+    if arr.dtype.kind not in kinds or not ok:
+        want = f"ndim {shape}" if isinstance(shape, int) else f"shape {shape}"
+        raise RecordingError(
+            z.path,
+            f"array {name!r} is {arr.dtype} of shape {arr.shape}; expected kind {kinds!r}"
+            + ("" if shape is None else f", {want}")
+            + ": damaged or not written by napari-calcium",
+        )
+    return arr
+
+
 def _load_npz(path: Path) -> RoiSet:
-    with _reading(path, "a napari-calcium ROI file"), np.load(path, allow_pickle=False) as z:
-        if "format" not in z.files or str(z["format"]) != _NPZ_MAGIC:
+    with _reading(path, "a napari-calcium ROI file"), NpzArrays(path, "ROI file") as z:
+        if "format" not in z or str(_npz_member(z, "format", "U", ())) != _NPZ_MAGIC:
             raise RecordingError(path, "not a napari-calcium ROI .npz (no 'format' marker)")
-        version = int(z["version"])
+        version = int(_npz_member(z, "version", "iu", ()))
         if version > _NPZ_VERSION:
             raise RecordingError(
                 path, f"ROI file version {version} is newer than this napari-calcium reads"
             )
-        ny, nx = (int(v) for v in z["shape"])
-        indptr = z["indptr"]
-        masks = sp.csr_array((z["data"], z["indices"], indptr), shape=(indptr.size - 1, ny * nx))
+        ny, nx = (int(v) for v in _npz_member(z, "shape", "iu", (2,)))
+        if min(ny, nx) < 1 or ny * nx > _MAX_LABEL_PIXELS:
+            raise RecordingError(path, f"image shape {(ny, nx)} is not a usable image size")
+        indptr = _npz_member(z, "indptr", "iu", 1)
+        data = _npz_member(z, "data", "fiu", 1)
+        indices = _npz_member(z, "indices", "iu", 1)
+        if indptr.size < 1:
+            raise RecordingError(path, "array 'indptr' is empty: damaged ROI file")
+        masks = sp.csr_array((data, indices, indptr), shape=(indptr.size - 1, ny * nx))
         masks.check_format(full_check=True)
-        names = [str(n) for n in z["score_names"]]
-        scores = {n: z[f"score_{j}"] for j, n in enumerate(names)}
-        psize = z["pixel_size_um"]
+        names = [str(n) for n in _npz_member(z, "score_names", "U", 1)]
+        scores = {n: _npz_member(z, f"score_{j}", "fiub", 1) for j, n in enumerate(names)}
+        psize = _npz_member(z, "pixel_size_um", "f", (2,))
         return RoiSet(
             masks,
             (ny, nx),
-            ids=z["ids"],
-            source=z["source"],
-            is_cell=z["is_cell"],
+            ids=_npz_member(z, "ids", "iu", 1),
+            source=_npz_member(z, "source", "U"),
+            is_cell=_npz_member(z, "is_cell", "biu"),
             scores=scores,
             pixel_size_um=None if np.isnan(psize).any() else tuple(psize.tolist()),
         )

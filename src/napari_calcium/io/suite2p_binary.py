@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import MetadataError, ParameterError, RecordingError
+from ._atomic import require_regular_file
 from ._common import MappedArray, finite, lazy_array, token
+from ._serial import open_regular
 from .binary import _positive_int
 from .metadata import Recording, RecordingMetadata
 
@@ -33,14 +35,15 @@ _SUITE2P_EXTRA = (
 
 
 def _load_ops(ops_path: Path) -> dict:
-    try:
-        loaded = np.load(ops_path, allow_pickle=True)
-        if isinstance(loaded, np.ndarray) and loaded.dtype == object and loaded.shape == ():
-            loaded = loaded.item()
-    except Exception as exc:  # unpickling can raise anything; it is the file's fault
-        raise MetadataError(
-            ops_path, f"not a readable suite2p ops.npy ({type(exc).__name__}: {exc})"
-        ) from exc
+    with open_regular(ops_path, "suite2p ops.npy") as fh:
+        try:
+            loaded = np.load(fh, allow_pickle=True)
+            if isinstance(loaded, np.ndarray) and loaded.dtype == object and loaded.shape == ():
+                loaded = loaded.item()
+        except Exception as exc:  # unpickling can raise anything; it is the file's fault
+            raise MetadataError(
+                ops_path, f"not a readable suite2p ops.npy ({type(exc).__name__}: {exc})"
+            ) from exc
     if not isinstance(loaded, dict):
         close = getattr(loaded, "close", None)
         if callable(close):
@@ -63,6 +66,8 @@ def _plain(value: Any) -> Any:
 
 
 def _suite2p_paths(path: Path) -> tuple[Path, Path]:
+    if path.exists() and not path.is_dir():  # a named pipe or a device: refused, never opened
+        require_regular_file(path, "suite2p ops.npy or data.bin")
     if path.is_dir():
         ops_path = path / "ops.npy"
         folder, bin_path = path, None
@@ -83,6 +88,8 @@ def _suite2p_paths(path: Path) -> tuple[Path, Path]:
             )  # fmt: skip
         bin_path = found[0]
     if not ops_path.is_file():
+        if ops_path.exists():
+            require_regular_file(ops_path, "suite2p ops.npy")
         raise RecordingError(ops_path, "not found; suite2p writes ops.npy next to data.bin")
     return bin_path, ops_path
 

@@ -28,7 +28,7 @@ import tifffile
 
 from ..core.chunking import iter_frame_blocks
 from ..errors import ParameterError, RecordingError
-from ._atomic import atomic_output, check_target, remove_stale_partials
+from ._atomic import atomic_output, check_target, disk_full_error, remove_stale_partials
 from ._common import (
     MappedArray,
     TiffPages,
@@ -406,16 +406,31 @@ def _write_files(files, bounds, movie, *, rate, pixel, overwrite, progress, shou
 
     stream = frames()
     written = False
+    frame_bytes = math.prod(frame_shape) * dtype.itemsize
     try:
         with contextlib.ExitStack() as stack:
-            tmps = [stack.enter_context(atomic_output(f, overwrite=overwrite)) for f in files]
-            for tmp, (a, b) in zip(tmps, bounds, strict=True):
+            tmps = [
+                stack.enter_context(
+                    atomic_output(f, overwrite=overwrite, needed_bytes=(b - a) * frame_bytes)
+                )
+                for f, (a, b) in zip(files, bounds, strict=True)
+            ]
+            for final, tmp, (a, b) in zip(files, tmps, bounds, strict=True):
                 pages = (
                     p
                     for f in itertools.islice(stream, b - a)
                     for p in f.reshape(-1, *frame_shape[-2:])
                 )
-                _write_part(tmp, pages, (b - a, *frame_shape), dtype, rate, pixel)
+                try:
+                    _write_part(tmp, pages, (b - a, *frame_shape), dtype, rate, pixel)
+                except OSError as exc:  # name this part, not the last one entered
+                    full = disk_full_error(
+                        exc, final, partial=tmp, needed_bytes=(b - a) * frame_bytes,
+                        existing_kept=final in existed,
+                    )  # fmt: skip
+                    if full is None or full is exc:
+                        raise
+                    raise full from exc
             for _ in stream:  # finish the block iterator (closes the progress bar)
                 pass
             written = True

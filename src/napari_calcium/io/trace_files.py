@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
+import io
 import json
 import math
 import os
-import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,19 @@ from ..core.rois.roiset import RoiSet
 from ..core.spikes.deconvolution.result import DeconvolutionResult
 from ..core.traces.dff import DffResult
 from ..core.traces.extraction import TraceSet
-from ..errors import ParameterError, RecordingError, ShapeError
-from ._atomic import atomic_output, check_target
-from ._serial import host, jsonable, sha256, versions
+from ..errors import NapariCalciumError, ParameterError, RecordingError, ShapeError
+from ._atomic import atomic_output, check_target, require_regular_file
+from ._serial import (
+    READ_ERRORS,
+    NpzArrays,
+    describe_error,
+    host,
+    jsonable,
+    open_regular,
+    read_json,
+    sha256,
+    versions,
+)
 from ._trace_spikes import SPIKE_PER_ROI, check_spikes, spikes_from, spikes_info
 
 __all__ = ["TRACE_FORMATS", "load_traces", "save_traces", "trace_file_names"]
@@ -79,8 +89,7 @@ _TRACE_ARRAYS = (
     ("deconv_baseline", "spikes", "deconvolution: baseline; fit = deconv_baseline + deconv_c"),
 )
 _ARRAY_NAMES = tuple(name for name, _, _ in _TRACE_ARRAYS)
-_READ_ERRORS = (ValueError, TypeError, KeyError, IndexError, OSError, EOFError, AttributeError)
-_READ_ERRORS += (zipfile.BadZipFile, zlib.error)
+_READ_ERRORS = READ_ERRORS
 
 
 def _check_inputs(traces: Any, dff: Any, rois: Any, spikes: Any = None) -> dict[str, np.ndarray]:
@@ -371,27 +380,55 @@ def _reading(path: Path, what: str):
     except RecordingError:
         raise
     except _READ_ERRORS as exc:
-        raise RecordingError(
-            path, f"cannot read it as {what}: {exc or type(exc).__name__}"
-        ) from exc
+        detail = str(exc) if isinstance(exc, NapariCalciumError) else describe_error(exc)
+        raise RecordingError(path, f"cannot read it as {what}: {detail}") from exc
 
 
 def _read_sidecar(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise RecordingError(path, "sidecar not found; it is written next to the data files")
-    with _reading(path, "a napari-calcium trace sidecar (JSON)"):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("format") != _MAGIC:
-            raise RecordingError(path, "not a napari-calcium trace sidecar (no 'format' marker)")
-        if int(data.get("version", 0)) > _VERSION:
-            raise RecordingError(path, "written by a newer napari-calcium; upgrade to read it")
+    data = read_json(path, "napari-calcium trace sidecar")
+    if not isinstance(data, dict) or data.get("format") != _MAGIC:
+        raise RecordingError(path, "not a napari-calcium trace sidecar (no 'format' marker)")
+    version = data.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise RecordingError(path, f"'version' must be an integer; got {version!r:.40}")
+    if version > _VERSION:
+        raise RecordingError(path, "written by a newer napari-calcium; upgrade to read it")
+    files = data.get("files", [])
+    ok = isinstance(files, list) and all(
+        isinstance(e, dict) and _plain_name(e.get("name")) and isinstance(e.get("sha256"), str)
+        for e in files
+    )
+    if not ok:
+        raise RecordingError(
+            path, "'files' must list the data files as {\"name\", \"sha256\"} entries, each a "
+            "plain file name in the sidecar's folder"
+        )  # fmt: skip
     return data
+
+
+def _plain_name(name: Any) -> bool:
+    """A file name without a folder part (a sidecar may only name files beside it)."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+    )
 
 
 def _verify(sidecar: dict[str, Any], folder: Path, sidecar_path: Path) -> None:
     for entry in sidecar.get("files", []):
         f = folder / entry["name"]
-        if f.is_file() and sha256(f) != entry["sha256"]:
+        if not os.path.lexists(f):
+            continue
+        with open_regular(f, "trace file") as fh:
+            digest = hashlib.sha256()
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != entry["sha256"]:
             raise RecordingError(
                 f,
                 f"contents differ from the sha256 recorded in {sidecar_path.name}; the file "
@@ -399,65 +436,131 @@ def _verify(sidecar: dict[str, Any], folder: Path, sidecar_path: Path) -> None:
             )
 
 
+def _text(z: NpzArrays, name: str) -> str:
+    """A 0-d text array of a traces .npz."""
+    arr = z[name]
+    if arr.dtype.kind != "U" or arr.ndim != 0:
+        raise RecordingError(z.path, f"array {name!r} is {arr.dtype} {arr.shape}, not text")
+    return str(arr)
+
+
+def _number(z: NpzArrays, name: str, kinds: str) -> float:
+    arr = z[name]
+    if arr.dtype.kind not in kinds or arr.ndim != 0:
+        raise RecordingError(z.path, f"array {name!r} is {arr.dtype} {arr.shape}, not a number")
+    return arr.item()
+
+
+def _json_member(z: NpzArrays, name: str) -> Any:
+    try:
+        return json.loads(_text(z, name))
+    except (ValueError, RecursionError) as exc:
+        raise RecordingError(z.path, f"array {name!r} is not valid JSON ({exc})") from None
+
+
 def _load_npz(path: Path) -> tuple[dict[str, np.ndarray], float | None, dict, Any, Any]:
-    with _reading(path, "a napari-calcium traces .npz"), np.load(path, allow_pickle=False) as z:
-        if "format" not in z.files or str(z["format"]) != _MAGIC:
+    what = "a napari-calcium traces .npz"
+    with _reading(path, what), NpzArrays(path, what) as z:
+        if "format" not in z or _text(z, "format") != _MAGIC:
             raise RecordingError(path, "not a napari-calcium traces .npz (no 'format' marker)")
-        if int(z["version"]) > _VERSION:
+        if _number(z, "version", "iu") > _VERSION:
             raise RecordingError(path, "written by a newer napari-calcium; upgrade to read it")
         names = (*_ARRAY_NAMES, *SPIKE_PER_ROI, "coefficients", "ids")
-        arrays = {n: z[n] for n in names if n in z.files}
-        rate = float(z["frame_rate_hz"])
-        params = json.loads(str(z["extraction_parameters"]))
-        dff_info = json.loads(str(z["dff_parameters"]))
-        spikes_info = (
-            json.loads(str(z["deconv_parameters"])) if "deconv_parameters" in z.files else None
-        )
+        arrays = {n: z[n] for n in names if n in z}
+        rate = float(_number(z, "frame_rate_hz", "fiu"))
+        params = _json_member(z, "extraction_parameters")
+        dff_info = _json_member(z, "dff_parameters")
+        spikes_info = _json_member(z, "deconv_parameters") if "deconv_parameters" in z else None
     return arrays, (None if math.isnan(rate) else rate), params, dff_info, spikes_info
 
 
 def _read_csv(path: Path, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    with _reading(path, "a napari-calcium traces CSV"):
-        with open(path, encoding="utf-8") as fh:
-            header = fh.readline().strip().split(",")
-            if header[0] not in ("time_s", "frame") or not all(
-                h.startswith("roi_") for h in header[1:]
-            ):
-                raise RecordingError(path, "header must be time_s (or frame), roi_<id>, ...")
-            file_ids = np.array([int(h[4:]) for h in header[1:]], np.int64)
-            if ids is not None and not np.array_equal(file_ids, ids):
-                raise RecordingError(path, "its roi_<id> columns differ from the other files")
-            table = np.loadtxt(fh, delimiter=",", dtype=np.float64, ndmin=2)
+    with _reading(path, "a napari-calcium traces CSV"), open_regular(path, "trace CSV") as raw:
+        fh = io.TextIOWrapper(raw, encoding="utf-8-sig")
+        header = fh.readline().strip().split(",")
+        if header[0] not in ("time_s", "frame") or not all(
+            h.startswith("roi_") and h[4:].isdigit() and len(h) < 24 for h in header[1:]
+        ):
+            raise RecordingError(path, "header must be time_s (or frame), roi_<id>, ...")
+        file_ids = np.array([int(h[4:]) for h in header[1:]], np.int64)
+        if ids is not None and not np.array_equal(file_ids, ids):
+            raise RecordingError(path, "its roi_<id> columns differ from the other files")
+        table = np.loadtxt(fh, delimiter=",", dtype=np.float64, ndmin=2)
         if table.shape[1] != len(header):
             raise RecordingError(path, f"rows have {table.shape[1]} values, header {len(header)}")
     return file_ids, table[:, 1:].T
 
 
-def _load_csv_set(sidecar: dict, folder: Path) -> dict[str, np.ndarray]:
+def _float_dtype(value: Any, where: Path, what: str) -> np.dtype:
+    """float32 or float64 from a sidecar's dtype name; RecordingError for anything else."""
+    try:
+        dtype = np.dtype(value) if isinstance(value, str) else None
+    except (TypeError, ValueError, SyntaxError):
+        dtype = None
+    if dtype is None or dtype not in (np.float32, np.float64):
+        raise RecordingError(where, f"{what}: dtype {value!r:.40} is not float32 or float64")
+    return dtype
+
+
+def _load_csv_set(sidecar: dict, folder: Path, sidecar_path: Path) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     ids = None
-    dtypes = {n: np.dtype(info["dtype"]) for n, info in sidecar["arrays"].items()}
+    described = sidecar.get("arrays")
+    if not isinstance(described, dict) or not all(isinstance(v, dict) for v in described.values()):
+        raise RecordingError(sidecar_path, "'arrays' must describe each array as an object")
+    dtypes = {
+        n: _float_dtype(info.get("dtype"), sidecar_path, f"array {n!r}")
+        for n, info in described.items()
+        if n in _ARRAY_NAMES
+    }
     for entry in sidecar["files"]:
         f = folder / entry["name"]
         # the longest matching name: "x_deconv_baseline.csv" is not "baseline"
         matches = [n for n in dtypes if entry["name"].endswith(f"_{n}.csv")]
         name = max(matches, key=len) if matches else None
         if entry["name"].endswith("_coefficients.csv"):
-            with _reading(f, "a napari-calcium coefficients CSV"):
-                table = np.loadtxt(f, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
+            what = "a napari-calcium coefficients CSV"
+            with _reading(f, what), open_regular(f, "coefficients CSV") as raw:
+                fh = io.TextIOWrapper(raw, encoding="utf-8-sig")
+                table = np.loadtxt(fh, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
+                if table.shape[1] != 2:
+                    raise RecordingError(f, f"rows have {table.shape[1]} values, expected 2")
+                if not np.all(np.isfinite(table[:, 0]) & (table[:, 0] == np.round(table[:, 0]))):
+                    raise RecordingError(f, "its roi_id column holds values that are not ids")
                 arrays["coefficients"] = table[:, 1].astype(np.float32)
                 arrays["ids"] = table[:, 0].astype(np.int64)
         elif name is not None:
             ids, values = _read_csv(f, ids)
             arrays[name] = values.astype(dtypes[name])
     if "F" not in arrays:
-        raise RecordingError(folder, "the sidecar lists no F CSV file")
+        raise RecordingError(sidecar_path, "the sidecar lists no F CSV file")
+    if "coefficients" not in arrays:
+        raise RecordingError(sidecar_path, "the sidecar lists no coefficients CSV file")
     info = sidecar.get("deconvolution")
     if info is not None:  # per-ROI values of the deconvolution live in the sidecar
-        for name in SPIKE_PER_ROI:
-            values = [math.nan if v is None else v for v in info["per_roi"][name]]
-            arrays[name] = np.asarray(values, dtype=info["per_roi_dtypes"][name])
+        with _reading(sidecar_path, "a napari-calcium trace sidecar"):
+            for name in SPIKE_PER_ROI:
+                values = info["per_roi"][name]
+                if not isinstance(values, list) or not all(
+                    v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                    for v in values
+                ):
+                    raise RecordingError(sidecar_path, f"per-ROI {name!r} must be numbers")
+                dtype = _float_dtype(info["per_roi_dtypes"][name], sidecar_path, name)
+                arrays[name] = np.asarray([math.nan if v is None else v for v in values], dtype)
     return arrays
+
+
+def _check_loaded(arrays: dict[str, np.ndarray], where: Path) -> None:
+    """What the TraceSet needs: 2-D float traces (checked later), float coefficients, int ids."""
+    for name in ("F", "corrected", "coefficients", "ids"):
+        if name not in arrays:
+            raise RecordingError(where, f"no {name!r} array: damaged or not a traces file")
+    if arrays["coefficients"].dtype.kind != "f":
+        raise RecordingError(where, f"'coefficients' is {arrays['coefficients'].dtype}, not float")
+    for name in SPIKE_PER_ROI:
+        if name in arrays and (arrays[name].dtype.kind != "f" or arrays[name].ndim != 1):
+            raise RecordingError(where, f"{name!r} is {arrays[name].dtype}, not float numbers")
 
 
 def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
@@ -482,11 +585,16 @@ def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
     ------
     RecordingError
         Missing, corrupted or foreign files (the message names the file), or a file whose
-        sha256 differs from the one its sidecar recorded.
+        sha256 differs from the one its sidecar recorded. Only regular files are opened: a
+        named pipe, device or socket in place of any file of the set is refused by name,
+        never waited on. A sidecar is read as UTF-8 with or without a byte-order mark, and
+        may only name data files in its own folder.
     """
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":
+        if os.path.lexists(p):
+            require_regular_file(p, "trace CSV")
         stem = p.stem
         for n in sorted((*_ARRAY_NAMES, "coefficients"), key=len, reverse=True):
             if stem.endswith(f"_{n}"):
@@ -494,8 +602,9 @@ def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
                 break
         p = p.with_name(stem + ".json")
         suffix = ".json"
-    if not p.exists():
+    if not os.path.lexists(p):
         raise RecordingError(p, "file not found")
+    require_regular_file(p, "trace file")
     if suffix == ".json":
         sidecar = _read_sidecar(p)
         if sidecar.get("file_format") == "npz":
@@ -504,23 +613,37 @@ def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
             arrays, rate, params, dff_info, spikes_info = _load_npz(npz)
         else:
             _verify(sidecar, p.parent, p)
+            arrays = _load_csv_set(sidecar, p.parent, p)
             with _reading(p, "a napari-calcium trace sidecar (JSON)"):
-                arrays = _load_csv_set(sidecar, p.parent)
                 rate, params, dff_info = (
                     sidecar["frame_rate_hz"],
                     sidecar["extraction"],
                     sidecar["dff"],
                 )
                 spikes_info = sidecar.get("deconvolution")
+        where = p
     elif suffix == ".npz":
         side = p.with_suffix(".json")
-        sidecar = _read_sidecar(side) if side.is_file() else {}
+        sidecar = _read_sidecar(side) if os.path.lexists(side) else {}
         if sidecar:
             _verify(sidecar, p.parent, side)
         arrays, rate, params, dff_info, spikes_info = _load_npz(p)
+        where = p
     else:
         raise RecordingError(p, "not a trace file; expected .npz, .csv or the .json sidecar")
-    with _reading(p, "napari-calcium traces"):
+    _check_loaded(arrays, where)
+    if rate is not None and (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not (math.isfinite(rate) and rate > 0)
+    ):
+        raise RecordingError(where, f"frame rate {rate!r:.40} is not a positive number")
+    for label, value in (("extraction parameters", params), ("dF/F parameters", dff_info)):
+        if value is not None and not isinstance(value, dict):
+            raise RecordingError(where, f"the {label} are not a JSON object")
+    if spikes_info is not None and not isinstance(spikes_info, dict):
+        raise RecordingError(where, "the deconvolution parameters are not a JSON object")
+    with _reading(where, "napari-calcium traces"):
         traces = TraceSet(
             F=arrays["F"],
             Fneu=arrays.get("Fneu"),
@@ -539,9 +662,10 @@ def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
             dff = DffResult(
                 arrays["dff"],
                 arrays["baseline"],
-                info.get("method", ""),
-                info.get("parameters", {}),
+                str(info.get("method", "")),
+                info.get("parameters") or {},
             )
+            _check_inputs(traces, dff, None)
         spikes = spikes_from(arrays, spikes_info, rate)
         if spikes is not None:
             _check_inputs(traces, None, None, spikes)

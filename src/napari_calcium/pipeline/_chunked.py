@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..core.chunking import FrameBlock, track_blocks
+from ..io._atomic import DISK_FULL_ERRNOS, disk_full_error
 from ..io.binary import write_binary_pair
 
 __all__ = ["motion_correct_on_cluster", "store_on_cluster"]
@@ -91,6 +92,28 @@ def _write_frames(path: str, frame_bytes: int, dtype: str, start: int, block: An
     return int(data.shape[0])
 
 
+def _reserve(tmp: Path, size: int, final: Path) -> None:
+    """Give the temporary ``.bin`` its full size, its blocks allocated where the OS can.
+
+    The workers write their frames at their offsets into it: reserving the space up front makes
+    a disk too small for the movie fail here, before any work, with the bytes it needs, instead
+    of in a worker halfway through (a sparse file from ``truncate`` would only fail then).
+    """
+    try:
+        with open(tmp, "r+b") as fh:
+            try:
+                os.posix_fallocate(fh.fileno(), 0, size)
+            except (AttributeError, OSError) as exc:  # no such call, or not on this file system
+                if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+                    raise
+                fh.truncate(size)
+    except OSError as exc:
+        full = disk_full_error(exc, final, partial=tmp, needed_bytes=size)
+        if full is None:
+            raise
+        raise full from exc
+
+
 def store_on_cluster(
     client: Any,
     movie: Any,
@@ -130,8 +153,7 @@ def store_on_cluster(
         import dask
 
         frame_bytes = int(np.prod(movie.shape[1:])) * file_dtype.itemsize
-        with open(tmp, "r+b") as fh:
-            fh.truncate(int(movie.shape[0]) * frame_bytes)
+        _reserve(tmp, int(movie.shape[0]) * frame_bytes, Path(path))
         write = dask.delayed(_write_frames, pure=False)
         starts = np.concatenate([[0], np.cumsum(frames)[:-1]]).astype(int)
         tasks = [

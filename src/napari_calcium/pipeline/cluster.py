@@ -329,7 +329,8 @@ def _client(scheduler: Any, workers: int, memory_limit: str | float | int | None
                 dashboard_address=":0",  # any free port: never clashes
                 env=_worker_env(int(workers)),
                 preload=[__name__],  # dask_setup: the workers ignore Ctrl-C
-                silence_logs=40,  # logging.ERROR
+                silence_logs=50,  # logging.CRITICAL: errors reach us through the futures; a
+                # worker's heartbeat traceback on a loaded machine is noise on stderr
             )
             client = distributed.Client(cluster, set_as_default=False)
         elif isinstance(scheduler, str):

@@ -12,7 +12,9 @@ is "None" by leaving it out (a mapping or YAML may also give ``None``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import reprlib
 import types
 import typing
 from collections.abc import Mapping
@@ -21,6 +23,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Union
 
 from ..errors import ParameterError, RecordingError
+from ..io._atomic import require_regular_file
 
 __all__ = ["SECTIONS", "PipelineConfig", "default_config", "load_config"]
 
@@ -33,14 +36,33 @@ RESERVED_EXPORT_NAMES = (
 _WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL"} | {
     f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)
 }
+#: a config file larger than this is not a config (the default one is 4 KiB); the TOML and YAML
+#: parsers take time that grows faster than the size with some inputs (long dotted keys)
+MAX_CONFIG_BYTES = 64 * 2**10
+#: the longest line of a config (room for a long path)
+MAX_LINE_CHARS = 8192
+#: the deepest nesting of brackets and braces (a config needs 2: ``[section]``, ``[1, 2]``)
+MAX_NESTING = 32
+#: any whole number in a config, whatever its key: beyond this it would overflow numba's int64
+#: arithmetic or size an allocation no machine has
+MAX_INT = 2**53
 
 
 def _choice(*values: str, default: Any) -> Any:
     return field(default=default, metadata={"choices": values})
 
 
-def _positive(default: Any, *, allow_zero: bool = False) -> Any:
-    return field(default=default, metadata={"min": 0.0, "allow_zero": allow_zero})
+def _positive(
+    default: Any, *, allow_zero: bool = False, most: float | None = None, what: str = ""
+) -> Any:
+    """A field that must be > 0 (or >= 0) and, where it sizes work or memory, at most `most`.
+
+    `what` says what the value counts (for the message: "at most 10000 frames").
+    """
+    meta: dict[str, Any] = {"min": 0.0, "allow_zero": allow_zero}
+    if most is not None:
+        meta.update(max=most, what=what)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -49,9 +71,9 @@ class OpenConfig:
 
     format: str | None = None
     channel: str | None = None  # default: the first channel
-    plane: int | None = _positive(None, allow_zero=True)  # required for multi-plane movies
-    frame_rate_hz: float | None = _positive(None)  # overrides / fills in the file's metadata
-    pixel_size_um: float | None = _positive(None)
+    plane: int | None = _positive(None, allow_zero=True, most=10_000, what="(a plane index)")
+    frame_rate_hz: float | None = _positive(None, most=1e6, what="Hz")  # overrides the file's
+    pixel_size_um: float | None = _positive(None, most=1e5, what="µm")
 
 
 @dataclass(frozen=True)
@@ -59,12 +81,12 @@ class MotionConfig:
     """``[motion]``: :func:`napari_calcium.motion_correct` (rigid), written as a binary movie."""
 
     enabled: bool = False
-    max_shift_px: float | None = _positive(None)
-    n_template_frames: int = _positive(200)
-    n_template_iterations: int = _positive(3)
-    upsample_factor: int = _positive(10)
-    highpass_sigma_px: float | None = _positive(None)
-    smooth_sigma_px: float = _positive(1.15, allow_zero=True)
+    max_shift_px: float | None = _positive(None, most=10_000, what="px")
+    n_template_frames: int = _positive(200, most=10_000, what="frames")
+    n_template_iterations: int = _positive(3, most=100, what="iterations")
+    upsample_factor: int = _positive(10, most=1000)
+    highpass_sigma_px: float | None = _positive(None, most=1000, what="px")
+    smooth_sigma_px: float = _positive(1.15, allow_zero=True, most=1000, what="px")
     whitening: float = _positive(1.0, allow_zero=True)
     interpolation: str = "cubic"
     border: str = _choice("nan", "zero", "edge", "crop", default="edge")
@@ -77,8 +99,8 @@ class FilterConfig:
 
     enabled: bool = False
     kind: str = _choice("median", "gaussian", default="median")
-    size: int = _positive(3)
-    sigma: float = _positive(1.0)
+    size: int = _positive(3, most=255, what="px")
+    sigma: float = _positive(1.0, most=1000, what="px")
     axes: str | None = field(default=None, metadata={"choices": ("tyx", "yx")})
     mode: str = "reflect"
 
@@ -89,7 +111,7 @@ class SummaryConfig:
 
     kinds: tuple[str, ...] = ("mean", "max", "std")
     correlation: bool = True
-    gaussian_sigma_px: float | None = _positive(None)
+    gaussian_sigma_px: float | None = _positive(None, most=1000, what="px")
     neighbours: int = _choice(4, 8, default=8)
 
 
@@ -99,11 +121,12 @@ class RoisConfig:
     :func:`napari_calcium.load_rois` (``method = "file"``, ``path``)."""
 
     method: str = _choice("detect", "file", default="detect")
-    path: str | None = None  # for "file"; relative to the config file's folder
+    #: for "file"; relative to the config file's folder
+    path: str | None = field(default=None, metadata={"path": True})
     allow_pickle: bool = False
-    cell_diameter_px: float | None = _positive(None)
-    cell_diameter_um: float | None = _positive(None)
-    max_rois: int | None = _positive(None)
+    cell_diameter_px: float | None = _positive(None, most=1000, what="px")
+    cell_diameter_um: float | None = _positive(None, most=10_000, what="µm")
+    max_rois: int | None = _positive(None, most=10_000_000, what="ROIs")
     activity_threshold: float = 5.0
     anatomy_threshold: float = 4.0
     ring_threshold: float = 3.0
@@ -112,9 +135,9 @@ class RoisConfig:
     min_corr: float = 0.2
     area_range: tuple[float, float] = (0.5, 2.5)
     max_compactness: float = _positive(1.6)
-    bin_s: float = _positive(0.1)
-    max_binned_frames: int = _positive(1000)
-    binned_memory_mib: float | None = _positive(256.0, allow_zero=True)  # None: in RAM
+    bin_s: float = _positive(0.1, most=3600, what="s")
+    max_binned_frames: int = _positive(1000, most=100_000, what="frames")
+    binned_memory_mib: float | None = _positive(256.0, allow_zero=True, most=2**20, what="MiB")
 
 
 @dataclass(frozen=True)
@@ -124,9 +147,9 @@ class ExtractConfig:
     neuropil: bool = True
     neuropil_coefficient: float = _positive(0.7, allow_zero=True)
     allow_overlap: bool = False
-    inner_radius_px: int = _positive(2, allow_zero=True)
-    min_pixels: int = _positive(350, allow_zero=True)
-    lam_percentile: float = _positive(50.0, allow_zero=True)
+    inner_radius_px: int = _positive(2, allow_zero=True, most=1000, what="px")
+    min_pixels: int = _positive(350, allow_zero=True, most=100_000_000, what="pixels")
+    lam_percentile: float = _positive(50.0, allow_zero=True, most=100)
     circular: bool = False
 
 
@@ -138,11 +161,11 @@ class DffConfig:
         "robust", "calscipy", "sliding_percentile", "maximin", "percentile", "dff_sqrt",
         default="robust",
     )  # fmt: skip
-    window_s: float | None = _positive(None)
-    percentile: float | None = _positive(None, allow_zero=True)
-    sigma_frames: float = _positive(10.0, allow_zero=True)
+    window_s: float | None = _positive(None, most=86_400, what="s (a day)")
+    percentile: float | None = _positive(None, allow_zero=True, most=100)
+    sigma_frames: float = _positive(10.0, allow_zero=True, most=100_000, what="frames")
     fast: bool = False
-    cutoff_hz: float = _positive(1.0)
+    cutoff_hz: float = _positive(1.0, most=1e6, what="Hz")
     offset: float = 0.0
 
 
@@ -154,12 +177,12 @@ class DeconvolveConfig:
     input: str = _choice("dff", "corrected", default="dff")
     method: str = _choice("oasis-ar1", "oasis-ar2", "fista", default="oasis-ar1")
     indicator: str | None = "GCaMP6f"
-    tau_decay_s: float | None = _positive(None)
-    tau_rise_s: float | None = _positive(None)
+    tau_decay_s: float | None = _positive(None, most=3600, what="s")
+    tau_rise_s: float | None = _positive(None, most=3600, what="s")
     lam: Union[float, str] = field(default=0.0, metadata={"choices": ("noise",)})  # noqa: UP007
     s_min: Union[float, str] = field(default=0.0, metadata={"choices": ("noise",)})  # noqa: UP007
-    baseline_window_s: float = _positive(30.0)
-    smoothing_s: float | None = _positive(None, allow_zero=True)
+    baseline_window_s: float = _positive(30.0, most=86_400, what="s (a day)")
+    smoothing_s: float | None = _positive(None, allow_zero=True, most=86_400, what="s (a day)")
     exponent: float = _positive(0.75)
 
 
@@ -168,9 +191,9 @@ class EventsConfig:
     """``[events]``: :func:`napari_calcium.identify_events` on dF/F."""
 
     enabled: bool = True
-    smooth_s: float | None = _positive(0.1)
+    smooth_s: float | None = _positive(0.1, most=3600, what="s")
     threshold_sd: float = _positive(0.5, allow_zero=True)
-    timeout_s: float = _positive(0.5, allow_zero=True)
+    timeout_s: float = _positive(0.5, allow_zero=True, most=86_400, what="s (a day)")
     force_nonneg: bool = True
 
 
@@ -229,13 +252,34 @@ class PipelineConfig:
 # --------------------------------------------------------------------------------------------
 
 
-def _fail(where: str, section: str, key: str | None, problem: str) -> ParameterError:
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlong = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = _SHORT.maxdict = 6
+_SHORT.maxlevel = 2
+
+
+def _short(value: Any) -> str:
+    """A bounded repr for messages: a config value may be huge (a YAML alias bomb, 10**5000)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<a {len(str(abs(value))) if value.bit_length() < 13_000 else 'huge'}-digit int>"
+    try:
+        return _SHORT.repr(value)
+    except Exception:  # a repr that fails is still no reason to lose the real message
+        return f"<{type(value).__name__}>"
+
+
+def _fail(where: str, section: Any, key: Any, problem: str) -> ParameterError:
+    if not isinstance(section, str) or len(section) > 60:  # keys of YAML may be anything
+        section = _short(section)
+    if key is not None and (not isinstance(key, str) or len(key) > 60):
+        key = _short(key)
     at = f"[{section}]" if key is None else f"[{section}] {key}"
     return ParameterError(f"{where}: {at}: {problem}")
 
 
 def _scalar(value: Any, kind: type) -> Any:
-    """`value` as `kind`, or raise TypeError."""
+    """`value` as `kind`; TypeError names the kind expected, ValueError a number too large."""
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -246,7 +290,10 @@ def _scalar(value: Any, kind: type) -> Any:
             return int(value)
     elif kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise ValueError("is too large for a number") from None
     elif kind is str and isinstance(value, str):
         return value
     raise TypeError(kind.__name__)
@@ -270,6 +317,8 @@ def _convert(value: Any, hint: Any) -> Any:
         args = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
             raise TypeError("a list")
+        if len(value) > 64:  # no list key takes more than a few items
+            raise TypeError("a list of a few items")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_scalar(v, args[0]) for v in value)
         if len(value) != len(args):
@@ -323,15 +372,33 @@ def _check_value(value: Any, meta: Mapping[str, Any]) -> str | None:
     """Problem with a converted value against the field's choices/min/file name, or None."""
     if meta.get("file_name") and isinstance(value, str):
         return file_name_problem(value)
+    if meta.get("path") and isinstance(value, str):
+        if "\0" in value:
+            return f"must not contain a NUL character; got {_short(value)}"
+        if len(value) > 4096:
+            return f"is {len(value)} characters long; a path has at most 4096"
     choices = meta.get("choices")
     items = value if isinstance(value, tuple) else (value,)
     for item in items:
         checked = isinstance(item, str) or not any(isinstance(c, str) for c in choices or ())
         if choices is not None and item is not None and checked and item not in choices:
-            return f"must be one of {', '.join(map(repr, choices))}; got {item!r}"
-        number = isinstance(item, (int, float)) and not isinstance(item, bool)
-        if "min" in meta and number and (item < 0 or (item == 0 and not meta.get("allow_zero"))):
+            return f"must be one of {', '.join(map(repr, choices))}; got {_short(item)}"
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"must be a finite number; got {item!r}"
+        if isinstance(item, int) and abs(item) > MAX_INT:
+            return f"is too large: at most {MAX_INT} for any whole number; got {_short(item)}"
+        if "min" in meta and (item < 0 or (item == 0 and not meta.get("allow_zero"))):
             return f"must be {'>= 0' if meta.get('allow_zero') else '> 0'}; got {item!r}"
+        if "max" in meta and item > meta["max"]:
+            unit = f" {meta['what']}" if meta.get("what") else ""
+            most = meta["max"]
+            most = f"{int(most):,}" if float(most).is_integer() else f"{most:g}"
+            return (
+                f"is too large: at most {most}{unit}, more than any recording needs "
+                f"(it sizes memory or work); got {_short(item)}"
+            )
     return None
 
 
@@ -349,7 +416,9 @@ def _build_section(name: str, values: Any, where: str, base: Any) -> Any:
         try:
             converted = _convert(value, hints[key])
         except TypeError as exc:
-            raise _fail(where, name, key, f"must be {exc}; got {value!r}") from None
+            raise _fail(where, name, key, f"must be {exc}; got {_short(value)}") from None
+        except ValueError as exc:
+            raise _fail(where, name, key, f"{exc}; got {_short(value)}") from None
         problem = _check_value(converted, fields_[key].metadata)
         if problem:
             raise _fail(where, name, key, problem)
@@ -376,16 +445,28 @@ def _from_mapping(data: Mapping[str, Any], where: str, base: PipelineConfig) -> 
     return merged
 
 
-def _check_file_names(config: PipelineConfig, where: str) -> None:
-    """Every value that names a file (field metadata ``file_name``) is a plain file name."""
-    for name in SECTIONS:
+def _check_values(config: PipelineConfig, where: str) -> None:
+    """Check a :class:`PipelineConfig` built without :func:`load_config`, field by field.
+
+    The same type, range, bound and file-name checks as a config file gets (a value that names
+    a file must be a plain file name, see :func:`file_name_problem`).
+    """
+    for name, cls in SECTIONS.items():
         section = getattr(config, name)
+        if not isinstance(section, cls):
+            raise _fail(where, name, None, f"must be a {cls.__name__}, got {_short(section)}")
+        hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
-            if f.metadata.get("file_name"):
-                problem = file_name_problem(value) if isinstance(value, str) else "must be a str"
-                if problem:
-                    raise _fail(where, name, f.name, problem)
+            try:
+                converted = _convert(value, hints[f.name])
+            except TypeError as exc:
+                raise _fail(where, name, f.name, f"must be {exc}; got {_short(value)}") from None
+            except ValueError as exc:
+                raise _fail(where, name, f.name, f"{exc}; got {_short(value)}") from None
+            problem = _check_value(converted, f.metadata)
+            if problem:
+                raise _fail(where, name, f.name, problem)
 
 
 def _resolve_paths(config: PipelineConfig, folder: Path) -> PipelineConfig:
@@ -396,10 +477,84 @@ def _resolve_paths(config: PipelineConfig, folder: Path) -> PipelineConfig:
     return config
 
 
-def _read_file(path: Path) -> Mapping[str, Any]:
-    if not path.is_file():
+def _check_file(path: Path) -> None:
+    """Raise unless `path` is a regular file: a FIFO or a device would block or never end."""
+    try:
+        exists = path.exists() or path.is_symlink()
+    except (OSError, ValueError) as exc:  # a NUL in the name, a name too long, ...
+        name = _short(str(path))
+        raise ParameterError(f"{name}: not a usable config file name ({exc})") from None
+    if not exists:
         raise RecordingError(path, "config file not found")
+    require_regular_file(path, "pipeline config file (.toml or .yaml)")
+
+
+def _read_text(path: Path) -> str:
+    """The text of a config file (a regular file, see :func:`_check_file`): small, UTF-8."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise RecordingError(path, f"cannot read this config file ({why})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ParameterError(
+            f"{path}: too large for a pipeline config (over {MAX_CONFIG_BYTES // 2**10} KiB; "
+            "the default one is 4 KiB); is this the right file?"
+        )
+    try:
+        return data.decode("utf-8-sig")  # a leading byte-order mark is fine
+    except UnicodeDecodeError as exc:
+        raise ParameterError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {data[exc.start : exc.start + 1]!r}); "
+            "save the config as UTF-8"
+        ) from None
+
+
+def _layout_problem(text: str) -> str | None:
+    """What makes `text` too long-lined or too deeply nested to hand to a parser, or None.
+
+    The parsers recurse per level of nesting (a RecursionError deep down) and slow down on long
+    lines; a quick scan first keeps their cost bounded. Brackets inside quotes and comments do
+    not count (a rough scan that errs only on inputs no config resembles).
+    """
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_LINE_CHARS:
+            return (
+                f"line {number} is {len(line):,} characters long; a config line has at most "
+                f"{MAX_LINE_CHARS:,}"
+            )
+    depth, quote, comment = 0, "", False
+    for ch in text:
+        if ch == "\n":
+            quote, comment = "", False
+        elif comment:
+            continue
+        elif quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return f"nested more than {MAX_NESTING} levels deep; a pipeline config needs 2"
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
+def _read_file(path: Path) -> Mapping[str, Any]:
+    _check_file(path)
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ParameterError(f"{path}: a pipeline config must be a .toml, .yaml or .yml file")
+    text = _read_text(path)
+    problem = _layout_problem(text)
+    if problem:
+        raise ParameterError(f"{path}: {problem}; is this the right file?")
     if suffix == ".toml":
         try:
             import tomllib
@@ -411,10 +566,13 @@ def _read_file(path: Path) -> Mapping[str, Any]:
                     f"{path}: reading TOML on Python 3.10 needs tomli; `pip install tomli`"
                 ) from None
         try:
-            with open(path, "rb") as fh:
-                return tomllib.load(fh)
+            return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ParameterError(f"{path}: not valid TOML ({exc})") from None
+        except RecursionError:
+            raise ParameterError(f"{path}: not valid TOML (nested too deeply)") from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise ParameterError(f"{path}: not valid TOML ({_short(str(exc))})") from None
     if suffix in (".yaml", ".yml"):
         try:
             import yaml
@@ -424,11 +582,15 @@ def _read_file(path: Path) -> Mapping[str, Any]:
                 "or write the config as TOML"
             ) from None
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ParameterError(f"{path}: not valid YAML ({exc})") from None
+            raise ParameterError(f"{path}: not valid YAML ({_short(str(exc))})") from None
+        except RecursionError:
+            raise ParameterError(f"{path}: not valid YAML (nested too deeply)") from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise ParameterError(f"{path}: not valid YAML ({_short(str(exc))})") from None
         return {} if data is None else data
-    raise ParameterError(f"{path}: a pipeline config must be a .toml, .yaml or .yml file")
+    raise AssertionError(suffix)  # pragma: no cover - checked above
 
 
 def default_config() -> PipelineConfig:
@@ -463,21 +625,31 @@ def load_config(
     Raises
     ------
     RecordingError
-        The config file does not exist.
+        The config file does not exist, or is not a regular file (a named pipe or a device is
+        refused before it is opened, so it cannot block).
     ParameterError
-        An unknown section or key, a value of the wrong type or out of range, a value that names
+        An unknown section or key, a value of the wrong type or out of range (NaN and infinity
+        included), a value larger than any recording needs where it sizes memory or work (the
+        field's bound, e.g. ``[rois] max_binned_frames`` at most 100,000), a value that names
         a file but is not a plain file name inside the output folder (``[export] name``, see
-        :func:`file_name_problem`; also checked for a :class:`PipelineConfig` given as is), or
-        a file that is not valid TOML/YAML; the message names the file, the section and the key.
+        :func:`file_name_problem`), or a file that is not valid TOML/YAML, not UTF-8, larger than
+        :data:`MAX_CONFIG_BYTES` or nested deeper than :data:`MAX_NESTING`; the message names
+        the file, the section and the key. A :class:`PipelineConfig` given as is gets the same
+        value checks.
     """
     if config is None:
         return default_config()
     if isinstance(config, PipelineConfig):
-        _check_file_names(config, config.source or "<PipelineConfig>")  # built without us
+        _check_values(config, config.source or "<PipelineConfig>")  # maybe built without us
         return config
     base = default_config()
     if isinstance(config, Mapping):
         return _from_mapping(config, "<config mapping>", base)
+    if not isinstance(config, (str, os.PathLike)):
+        raise ParameterError(
+            "config must be a path to a .toml/.yaml file, a mapping of sections, a "
+            f"PipelineConfig or None, got {_short(config)}"
+        )
     path = Path(config)
     loaded = _from_mapping(_read_file(path), str(path), base)
     return _resolve_paths(loaded, path.resolve().parent)

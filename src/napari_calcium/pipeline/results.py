@@ -14,8 +14,9 @@ from ..core.spikes.deconvolution.result import DeconvolutionResult
 from ..core.traces.dff import DffResult
 from ..core.traces.extraction import TraceSet
 from ..errors import RecordingError
+from ..io._serial import NpzArrays, read_json
 from . import _stepfuncs as sf
-from .provenance import PROVENANCE_FILE, read_provenance
+from .provenance import PROVENANCE_FILE
 
 __all__ = ["PipelineResults", "load_results"]
 
@@ -59,7 +60,38 @@ class PipelineResults:
 
 
 def _done(provenance: dict[str, Any], step: str) -> bool:
-    return provenance.get("steps", {}).get(step, {}).get("status") in ("ran", "skipped")
+    steps = provenance.get("steps")
+    record = steps.get(step) if isinstance(steps, dict) else None
+    return isinstance(record, dict) and record.get("status") in ("ran", "skipped")
+
+
+def _load_events(path: Path) -> list[np.ndarray]:
+    """The per-ROI event frames of ``events.npz``, checked: ``counts`` (non-negative integers,
+    one per ROI) and ``frames`` (integers, as many as the counts add up to)."""
+    with NpzArrays(path, "pipeline events file") as data:
+        counts, frames = data["counts"], data["frames"]
+    if counts.dtype.kind not in "iu" or counts.ndim != 1 or (counts.size and counts.min() < 0):
+        raise RecordingError(path, f"'counts' is {counts.dtype} {counts.shape}, not event counts")
+    if frames.dtype.kind not in "iu" or frames.ndim != 1:
+        raise RecordingError(path, f"'frames' is {frames.dtype} {frames.shape}, not frame indices")
+    if int(counts.sum(dtype=np.int64)) != frames.size:
+        raise RecordingError(
+            path, f"'counts' add up to {int(counts.sum(dtype=np.int64))} events but 'frames' "
+            f"holds {frames.size}: damaged events file"
+        )  # fmt: skip
+    return list(np.split(frames, np.cumsum(counts)[:-1])) if len(counts) else []
+
+
+def _load_summary(path: Path) -> dict[str, np.ndarray]:
+    """The summary images of ``summary_images.npz``: 2-D real arrays, by name."""
+    with NpzArrays(path, "pipeline summary images") as data:
+        images = {k: data[k] for k in data.files}
+    for name, image in images.items():
+        if image.ndim != 2 or image.dtype.kind not in "biuf":
+            raise RecordingError(
+                path, f"image {name!r} is {image.dtype} of shape {image.shape}, not a 2-D image"
+            )
+    return images
 
 
 def load_results(folder: str | os.PathLike) -> PipelineResults:
@@ -79,7 +111,11 @@ def load_results(folder: str | os.PathLike) -> PipelineResults:
     RecordingError
         The folder does not exist, has no ``provenance.json``, or lacks ROIs or traces (the
         message names the folder and what is missing); or a result file is unreadable or its
-        checksum differs from its sidecar.
+        checksum differs from its sidecar. Every file is checked before it is used: a named
+        pipe or device in place of a result file is refused by name (never waited on), and a
+        truncated, bit-flipped or otherwise damaged file (a bad zip, a damaged ``.npy`` header,
+        pickled data, invalid JSON, arrays of the wrong shape or dtype, results that disagree
+        on the number of ROIs) raises naming the file and the problem.
     """
     from ..io.roi_files import load_rois
     from ..io.trace_files import load_traces
@@ -87,9 +123,14 @@ def load_results(folder: str | os.PathLike) -> PipelineResults:
     root = Path(folder).resolve()
     if not root.is_dir():
         raise RecordingError(root, "pipeline results folder not found")
-    provenance = read_provenance(root)
-    if provenance is None:
+    record = root / PROVENANCE_FILE
+    if not os.path.lexists(record):
         raise RecordingError(root, f"no {PROVENANCE_FILE}: not a pipeline results folder")
+    # read_json: only a regular file is opened (a named pipe would block), with or without a
+    # byte-order mark, and any damage (deep nesting included) is our error naming the file
+    provenance = read_json(record, "pipeline provenance record")
+    if not isinstance(provenance, dict) or "steps" not in provenance:
+        raise RecordingError(record, "not a napari-calcium provenance record (no 'steps')")
     missing = [s for s in ("open", "rois", "extract") if not _done(provenance, s)]
     if missing:
         raise RecordingError(
@@ -102,13 +143,21 @@ def load_results(folder: str | os.PathLike) -> PipelineResults:
         (traces, dff, _), spikes = load_traces(root / sf.DFF), None
     else:
         (traces, dff, _), spikes = load_traces(root / sf.EXTRACT), None
-    events = sf.load_events(root / sf.EVENTS) if _done(provenance, "events") else None
-    images: dict[str, np.ndarray] = {}
-    if _done(provenance, "summary"):
-        with np.load(root / sf.SUMMARY, allow_pickle=False) as data:
-            images = {k: data[k] for k in data.files}
+    if not np.array_equal(traces.ids, rois.ids):
+        raise RecordingError(
+            root, f"the traces (ROI ids {traces.ids[:5].tolist()}...) are not those of the ROIs "
+            f"in {sf.ROIS} ({rois.ids[:5].tolist()}...): results of different runs mixed"
+        )  # fmt: skip
+    events = _load_events(root / sf.EVENTS) if _done(provenance, "events") else None
+    if events is not None and len(events) != rois.n_rois:
+        raise RecordingError(
+            root / sf.EVENTS, f"holds events of {len(events)} ROIs, {sf.ROIS} has {rois.n_rois}"
+        )
+    images = _load_summary(root / sf.SUMMARY) if _done(provenance, "summary") else {}
     movie = provenance.get("movie")
-    movie_path = root / movie if movie and not Path(movie).is_absolute() else Path(str(movie))
+    if not isinstance(movie, str) or not movie or "\0" in movie:
+        raise RecordingError(record, f"records no usable movie path ('movie': {movie!r:.60})")
+    movie_path = root / movie if not Path(movie).is_absolute() else Path(movie)
     return PipelineResults(
         folder=root,
         rois=rois,

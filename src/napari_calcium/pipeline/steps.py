@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import OperationCancelled, OutputExistsError, RecordingError
 from . import _stepfuncs as sf
 from .config import PipelineConfig, load_config
@@ -149,6 +151,23 @@ def _check_stop(should_stop: Callable[[], bool] | None, before: str) -> None:
         raise OperationCancelled(f"pipeline cancelled before the {before!r} step")
 
 
+def _record_failure(out: Path, record: dict, exc: BaseException) -> None:
+    """Write the record of a failed step, never hiding the step's own error.
+
+    On a full disk this write can fail too; the record on disk then still says "running" for
+    the step (with no key, so the next run recomputes it) and the step's error goes on, with a
+    note that the record could not be updated.
+    """
+    try:
+        write_provenance(out, record)
+    except Exception as err:  # the step's error is the one to report
+        if hasattr(exc, "add_note"):
+            exc.add_note(
+                f"{out / PROVENANCE_FILE} could not record the failure ({err}); it still shows "
+                "the step as running, and the next run recomputes it"
+            )
+
+
 def _start(input_path: Path, out_dir: Path, config: PipelineConfig, overwrite: bool) -> dict:
     """The provenance record to update: the folder's own, or a fresh one."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -177,12 +196,15 @@ def _start(input_path: Path, out_dir: Path, config: PipelineConfig, overwrite: b
 
 def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str, Any]:
     from ..io.roi_files import load_rois
+    from ..io.trace_files import load_traces
 
     info = ctx.info
     n_frames, rate = int(info["shape"][0]), float(info["frame_rate_hz"])
     duration = n_frames / rate
     n_rois = load_rois(ctx.out_dir / sf.ROIS).n_rois
-    n_events = rate_hz = None
+    n_events = rate_hz = n_flagged = None
+    if (ctx.out_dir / sf.DFF).is_file():  # ROIs whose dF/F baseline is not positive: NaN, flagged
+        n_flagged = int(np.count_nonzero(~load_traces(ctx.out_dir / sf.DFF)[1].baseline_ok))
     if ran_events:
         n_events = int(sum(len(e) for e in sf.load_events(ctx.out_dir / sf.EVENTS)))
         rate_hz = n_events / n_rois / duration if n_rois else 0.0
@@ -193,6 +215,7 @@ def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str,
         "duration_s": duration,
         "n_events": n_events,
         "mean_event_rate_hz": rate_hz,
+        "n_rois_flagged": n_flagged,
         "movie": str(ctx.input_path if source is None else ctx.out_dir / source),
     }
 
@@ -305,15 +328,15 @@ def run_pipeline(
         record["steps"][name] = {"status": "running", "key": None, "started": started}
         if problem is not None:
             record["steps"][name]["recomputed_because"] = problem
-        write_provenance(out, record)  # its old outputs are no longer vouched for
-        try:
+        try:  # a SIGTERM landing in the write below still records the step as cancelled
+            write_provenance(out, record)  # its old outputs are no longer vouched for
             outputs = func(ctx, source)
         except BaseException as exc:
             stopped = isinstance(exc, (OperationCancelled, KeyboardInterrupt))  # Ctrl-C, SIGTERM
             status = "cancelled" if stopped else "failed"
             record["steps"][name] = {"status": status, "key": None, "started": started,
                                      "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
-            write_provenance(out, record)
+            _record_failure(out, record, exc)
             raise
         seconds = time.perf_counter() - t0
         record["steps"][name] = {

@@ -13,21 +13,104 @@ from typing import Any
 
 from magicgui.widgets import ComboBox, Container, Label, PushButton, Widget
 from napari.layers import Layer
+from qtpy.QtWidgets import QComboBox, QLabel, QSizePolicy
 
 from ...errors import NapariCalciumError, OperationCancelled
 from .._layers import METADATA_KEY
 from .._workers import Job, start_job
 
 
+def is_movie(layer) -> bool | None:
+    """Whether an Image layer is a movie: True, False, or None when nothing says.
+
+    Layers napari-calcium makes label their axes: a movie's first axis is ``"t"``, while a
+    summary image of a volume is ``("z", "y", "x")``. A layer with napari's default axis labels
+    and three or more axes may be a movie (None).
+    """
+    if layer._type_string != "image" or layer.ndim < 3 or layer.rgb:
+        return False
+    labels = tuple(str(a) for a in layer.axis_labels)
+    if labels and labels[0] == "t":
+        return True
+    if labels and labels[0] in ("z", "y", "x", "c"):
+        return False  # labelled without a time axis: a summary image of a volume, a z-stack
+    return None
+
+
 def movie_layers(viewer) -> list:
-    """Image layers with a time axis (ndim >= 3), newest first."""
+    """Image layers that can be movies: known movies first, then the ones nothing describes.
+
+    Within each group the newest comes first; summary images (even of a volume, which have three
+    axes) are left out.
+    """
     if viewer is None:
         return []
-    return [
-        layer
-        for layer in reversed(list(viewer.layers))
-        if layer._type_string == "image" and layer.ndim >= 3 and not layer.rgb
-    ]
+    newest_first = list(reversed(list(viewer.layers)))
+    known = [layer for layer in newest_first if is_movie(layer) is True]
+    unknown = [layer for layer in newest_first if is_movie(layer) is None]
+    return known + unknown
+
+
+def holds_traces(layer) -> bool:
+    """Whether a ROI (Labels) layer has traces stored with it (Extract traces was run on it)."""
+    return (layer.metadata.get(METADATA_KEY) or {}).get("traces") is not None
+
+
+def trace_layers(viewer) -> list:
+    """2-D ROI Labels layers, those holding traces first, newest first within each group."""
+    if viewer is None:
+        return []
+    labels = [ly for ly in reversed(list(viewer.layers)) if ly._type_string == "labels"]
+    labels = [ly for ly in labels if ly.ndim == 2]
+    return [ly for ly in labels if holds_traces(ly)] + [ly for ly in labels if not holds_traces(ly)]
+
+
+def prefer(box: ComboBox, suits: Callable[[Any], bool | None]) -> None:
+    """Keep the user's choice in ``box`` if it suits the step, else pick the first that does.
+
+    Called after the choices change (a layer added, removed, or given traces): a picker never
+    stays on a layer the step cannot use while one it can use is there.
+    """
+    current = box.value
+    if current is not None and suits(current):
+        return
+    for layer in box.choices:
+        if suits(layer):
+            box.value = layer
+            return
+
+
+#: characters a layer picker is sized for; longer names are elided (the list shows them whole)
+PICKER_CHARS = 28
+
+
+def compact_picker(combo: QComboBox) -> None:
+    """Size a combo box for :data:`PICKER_CHARS` characters, not for its longest item.
+
+    A PrairieView layer name can be 80 characters long; a combo box sized to it widened a dock
+    to ~1,300 px and left the canvas a third of the window. The full name stays in the
+    drop-down list and in the tooltip.
+    """
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(PICKER_CHARS)
+
+    def show_full_name(_index: int = 0) -> None:
+        combo.setToolTip(combo.currentText())
+
+    combo.currentIndexChanged.connect(show_full_name)
+    show_full_name()
+
+
+def wrapping_label(label: QLabel) -> None:
+    """Let a message wrap to the dock's width instead of widening the dock.
+
+    Word wrap alone does not do it: a long layer name or path has no space to break at, and the
+    label would ask for its whole width.
+    """
+    label.setWordWrap(True)
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)
 
 
 def _frame_rate_hz(layer) -> float | None:
@@ -52,6 +135,10 @@ class JobWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         super().__init__(widgets=[*parameters, self.run_button, self.cancel_button, self.status])
+        for widget in parameters:
+            if isinstance(widget, ComboBox) and isinstance(widget.native, QComboBox):
+                compact_picker(widget.native)
+        wrapping_label(self.status.native)  # a long path in a message wraps, not widens
         self.job: Job | None = None
         self.run_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
@@ -67,8 +154,14 @@ class JobWidget(Container):
         self.job = start_job(
             func, *args, **kwargs,
             on_returned=on_returned, on_errored=self._failed, on_finished=self._finished,
+            on_progress=self._progress,
         )  # fmt: skip
         return self.job
+
+    def _progress(self, text: str) -> None:
+        """Show the job's progress (percentage, time left) on the status line while it runs."""
+        if self.job is not None and not self.job.done and not self.job.cancelled:
+            self.status.value = f"{self.title}: running… {text}"
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -123,6 +216,7 @@ class StepWidget(JobWidget):
 
     def _refresh(self, _event=None) -> None:
         self.layer_box.reset_choices()
+        prefer(self.layer_box, is_movie)
 
     @property
     def layer(self):

@@ -117,6 +117,14 @@ class LabelsLayerPicker:
     """
 
     STORE_KEY = "traces"
+    #: the width (px) a plot dock asks for: the canvas keeps most of the window; drag to widen
+    DOCK_WIDTH = 420
+
+    def sizeHint(self):  # Qt's name: the size a dock asks for
+        from qtpy.QtCore import QSize
+
+        hint = super().sizeHint()
+        return QSize(min(hint.width(), self.DOCK_WIDTH), hint.height())
 
     def _candidates(self) -> list:
         if self.viewer is None:

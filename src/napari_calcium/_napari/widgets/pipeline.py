@@ -27,7 +27,7 @@ from ...errors import NapariCalciumError, OperationCancelled, ParameterError, Re
 from ...pipeline import PipelineConfig, PipelineResults, load_config, load_results, run_pipeline
 from .._layers import METADATA_KEY, image2d_layer_kwargs, movie_layer_kwargs
 from .._rois import rois_labels_kwargs
-from ._base import JobWidget, movie_layers
+from ._base import JobWidget, movie_layers, wrapping_label
 from .traces import _set_features
 
 __all__ = [
@@ -169,7 +169,7 @@ def read_results(folder: str | Path, *, progress=None, should_stop=None) -> Load
     RecordingError
         Not a (completed) pipeline results folder; see :func:`load_results`.
     """
-    from .._reader import middle_frame_range
+    from .._reader import display_range
 
     if should_stop is not None and should_stop():
         raise OperationCancelled("opening the results cancelled")
@@ -181,7 +181,7 @@ def read_results(folder: str | Path, *, progress=None, should_stop=None) -> Load
     try:
         movie, meta, channel = _open_movie(results)
         meta.update(source_path=str(results.movie_path), channel=channel)
-        limits = None if meta.get("bit_depth") else middle_frame_range(movie)
+        limits = display_range(movie)
     except (NapariCalciumError, OSError) as exc:
         note = f"movie not opened ({exc})"
     if rate:
@@ -261,7 +261,7 @@ def add_results_layers(viewer, loaded: LoadedResults, *, dock_plot: bool = False
     if loaded.movie is not None:
         kwargs = movie_layer_kwargs(meta, name=f"{base} movie", ndim=3)
         kwargs["multiscale"] = False
-        if "contrast_limits" not in kwargs and loaded.contrast_limits is not None:
+        if loaded.contrast_limits is not None:
             kwargs["contrast_limits"] = loaded.contrast_limits
         movie_layer = add(loaded.movie, kwargs, "image")
     stored = {
@@ -383,7 +383,7 @@ class RunPipelineWidget(JobWidget):
             [self.input_box, self.input_path, self.folder_button, self.out_dir, self.editor,
              buttons, self.overwrite, self.open_after],
         )  # fmt: skip
-        self.status.native.setWordWrap(True)  # the run summary is long
+        wrapping_label(self.status.native)  # the run summary is long
         self.config_folder: Path | None = None  # folder of the loaded config file
         self._loaded: tuple[str, str] | None = None  # (file, its text) as loaded
         self.last_run = None
@@ -557,7 +557,7 @@ class OpenResultsWidget(JobWidget):
         self.folder = FileEdit(label="results folder", mode="d")
         self.dock_plot = CheckBox(text="show the traces in the Trace plot", value=True)
         super().__init__([self.folder, self.dock_plot], run_text="Open")
-        self.status.native.setWordWrap(True)
+        wrapping_label(self.status.native)
         self.last_layers: list = []
         self.loaded: LoadedResults | None = None
 

@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from qtpy.QtCore import QRectF, Qt
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ._base import compact_picker, wrapping_label
 from ._plot_items import LabelsLayerPicker, color_hex, stored
 
 __all__ = ["RASTER_ARRAYS", "SpikeRasterWidget"]
@@ -46,10 +47,11 @@ class SpikeRasterWidget(LabelsLayerPicker, QWidget):
         self.layer: Any = None
         self._shown: Any = None  # the result the image was made from
         self.layer_box = QComboBox()
+        compact_picker(self.layer_box)
         self.array_box = QComboBox()
         self.array_box.addItems(RASTER_ARRAYS)
         self.message = QLabel("")
-        self.message.setWordWrap(True)
+        wrapping_label(self.message)
         self.graphics = pg.GraphicsLayoutWidget()
         self.plot = self.graphics.addPlot(row=0, col=0)
         self.plot.setLabel("bottom", "time", units="s")

@@ -15,7 +15,7 @@ from ...core.rois.roiset import RoiSet
 from ...errors import NapariCalciumError
 from .._layers import METADATA_KEY
 from .._rois import rois_from_labels_layer, rois_from_shapes_layer, rois_labels_kwargs
-from ._base import JobWidget, StepWidget
+from ._base import JobWidget, StepWidget, prefer
 
 
 def _layers_of(viewer, kind: str, *, ndim: int | None = None) -> list:
@@ -39,18 +39,49 @@ def _pixel_size_um(layer) -> float | None:
 class _LayerPickers(JobWidget):
     """A JobWidget whose layer pickers refresh when layers are added or removed."""
 
+    #: (picker attribute, what suits the step) pairs (see ``_base.prefer``); others keep any choice
+    needs: tuple = ()
+
     def __init__(self, napari_viewer, pickers, parameters, **kwargs) -> None:
         self.viewer = napari_viewer
         self.pickers = pickers
         super().__init__([*pickers, *parameters], **kwargs)
         self.last_layers: list = []
+        self._chosen: dict = {}  # picker attribute -> the layer the user chose in it
+        for attribute, _suits in self.needs:
+            getattr(self, attribute).changed.connect(
+                lambda value, attribute=attribute: self._note_choice(attribute, value)
+            )
         if napari_viewer is not None:
-            napari_viewer.layers.events.inserted.connect(self._refresh)
+            napari_viewer.layers.events.inserted.connect(self._on_inserted)
             napari_viewer.layers.events.removed.connect(self._refresh)
+            for layer in napari_viewer.layers:
+                layer.events.metadata.connect(self._refresh)  # traces stored with a layer
+        self._refresh()
+
+    def _on_inserted(self, event=None) -> None:
+        if event is not None and getattr(event, "value", None) is not None:
+            event.value.events.metadata.connect(self._refresh)
+        self._refresh()
+
+    def _note_choice(self, attribute: str, value) -> None:
+        if not getattr(self, "_refreshing", False):  # a choice made by the user, not by _refresh
+            self._chosen[attribute] = value
 
     def _refresh(self, _event=None) -> None:
-        for picker in self.pickers:
-            picker.reset_choices()
+        """Update the pickers; steer a picker the user did not set to a layer the step can use."""
+        if getattr(self, "_refreshing", False):  # a choice made here may touch metadata again
+            return
+        self._refreshing = True
+        try:
+            for picker in self.pickers:
+                picker.reset_choices()
+            for attribute, suits in self.needs:
+                box = getattr(self, attribute)
+                if box.value is None or box.value is not self._chosen.get(attribute):
+                    prefer(box, suits)
+        finally:
+            self._refreshing = False
 
     def _add(self, data, kwargs, kind: str):
         new = Layer.create(data, kwargs, kind)

@@ -22,7 +22,8 @@ from ...core.spikes.deconvolution.api import DECONVOLUTION_METHODS
 from ...core.spikes.indicators import INDICATORS
 from ...errors import NapariCalciumError, OperationCancelled
 from .._layers import METADATA_KEY
-from .rois import _LayerPickers, _layers_of
+from ._base import holds_traces, trace_layers
+from .rois import _LayerPickers
 from .traces import _meta, _set_features, _store
 
 __all__ = ["SOURCES", "DeconvolveWidget", "EventsWidget", "concat_results", "source_traces"]
@@ -80,6 +81,7 @@ class DeconvolveWidget(_LayerPickers):
     """Infer activity from the stored traces; a preview of the selected ROI follows the settings."""
 
     title = "deconvolve"
+    needs = (("rois_box", holds_traces),)  # the ROI layer whose traces this step reads
 
     def __init__(self, napari_viewer=None) -> None:
         self.viewer = napari_viewer
@@ -121,7 +123,7 @@ class DeconvolveWidget(_LayerPickers):
         self._watch()
 
     def _labels(self, _w=None):
-        return [(layer.name, layer) for layer in _layers_of(self.viewer, "labels", ndim=2)]
+        return [(layer.name, layer) for layer in trace_layers(self.viewer)]
 
     def _show(self, *_) -> None:
         self.tau_rise.visible = self.method.value != "oasis-ar1"
@@ -327,6 +329,7 @@ class EventsWidget(_LayerPickers):
     """Event onsets of every stored trace (CalSciPy's derivative method); optional Points layer."""
 
     title = "events"
+    needs = (("rois_box", holds_traces),)  # the ROI layer whose traces this step reads
 
     def __init__(self, napari_viewer=None) -> None:
         self.viewer = napari_viewer
@@ -347,7 +350,7 @@ class EventsWidget(_LayerPickers):
         self.result = None
 
     def _labels(self, _w=None):
-        return [(layer.name, layer) for layer in _layers_of(self.viewer, "labels", ndim=2)]
+        return [(layer.name, layer) for layer in trace_layers(self.viewer)]
 
     def kwargs(self, rate: float) -> dict:
         """Keyword arguments of ``identify_events`` for the current settings."""

@@ -11,7 +11,8 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinB
 from ...errors import NapariCalciumError, ParameterError
 from .._layers import METADATA_KEY
 from .._rois import rois_from_labels_layer
-from .rois import _LayerPickers, _layers_of
+from ._base import holds_traces, trace_layers
+from .rois import _LayerPickers
 
 FORMATS = ("npz", "csv", "nwb")
 
@@ -30,6 +31,7 @@ class SaveTracesWidget(_LayerPickers):
     """Write a ROI layer's stored traces, dF/F and spikes; NWB asks for the metadata it needs."""
 
     title = "save traces"
+    needs = (("rois_box", holds_traces),)  # the ROI layer whose traces this step reads
 
     def __init__(self, napari_viewer=None) -> None:
         self.viewer = napari_viewer
@@ -63,7 +65,7 @@ class SaveTracesWidget(_LayerPickers):
         self.written: list[Path] = []
 
     def _labels(self, _w=None):
-        return [(layer.name, layer) for layer in _layers_of(self.viewer, "labels", ndim=2)]
+        return [(layer.name, layer) for layer in trace_layers(self.viewer)]
 
     def _show(self, *_) -> None:
         self.nwb_box.visible = self.format.value == "nwb"
@@ -104,6 +106,21 @@ class SaveTracesWidget(_LayerPickers):
             },
         }
 
+    def _target(self, fmt: str) -> Path | None:
+        """The file to write from the "save as" box, or None with the reason on the status line."""
+        text = str(self.path.line_edit.value or "").strip()  # .value turns "" into "."
+        path = Path(text).expanduser() if text else None
+        if path is None or text in (".", "..") or path.name in ("", ".", ".."):
+            self.status.value = 'error: choose a file to save to ("save as" is empty)'
+            return None
+        if path.is_dir():
+            self.status.value = f"error: {path} is a folder; give a file name inside it"
+            return None
+        if not path.parent.is_dir():
+            self.status.value = f"error: {path.parent} does not exist; choose an existing folder"
+            return None
+        return path.with_suffix("." + fmt)
+
     def start(self):
         layer = self.rois_box.value
         meta = {} if layer is None else (layer.metadata.get(METADATA_KEY) or {})
@@ -111,8 +128,10 @@ class SaveTracesWidget(_LayerPickers):
         if traces is None:
             self.status.value = "choose a ROI layer with traces (run Extract traces first)"
             return None
-        path = Path(self.path.value)
         fmt = self.format.value
+        path = self._target(fmt)
+        if path is None:
+            return None
         spikes = _stored_spikes(meta, traces)
         try:
             rois = rois_from_labels_layer(layer)
@@ -121,7 +140,7 @@ class SaveTracesWidget(_LayerPickers):
 
                 written = [
                     save_nwb(
-                        path.with_suffix(".nwb"), traces, rois=rois, dff=meta.get("dff"),
+                        path, traces, rois=rois, dff=meta.get("dff"),
                         **spikes, pixel_size_um=rois.pixel_size_um,
                         overwrite=bool(self.overwrite.value), **self._nwb_kwargs(layer),
                     )
@@ -130,7 +149,7 @@ class SaveTracesWidget(_LayerPickers):
                 from ...io.trace_files import save_traces
 
                 written = save_traces(
-                    path.with_suffix("." + fmt), traces, dff=meta.get("dff"), rois=rois,
+                    path, traces, dff=meta.get("dff"), rois=rois,
                     **spikes, format=fmt, overwrite=bool(self.overwrite.value),
                 )  # fmt: skip
         except NapariCalciumError as exc:

@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._base import compact_picker, wrapping_label
 from ._plot_items import LabelsLayerPicker, RowBounds, TextPool, bounds, parse_ids, stored
 from ._plot_items import color_hex as _color_hex
 from ._plot_spikes import SPIKE_COLORS, SPIKE_STYLES, SpikesMixin
@@ -103,6 +104,7 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
         self._use_spikes = False  # the "spikes" box is shown and checked
 
         self.layer_box = QComboBox()
+        compact_picker(self.layer_box)
         self.ids_edit = QLineEdit()
         self.ids_edit.setPlaceholderText("click a label, or type ids: 3, 5, 7-9")
         self.mode_box = QComboBox()
@@ -111,7 +113,7 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
         for k, box in self.kind_boxes.items():
             box.setChecked(k != "Fneu")
         self.message = QLabel("")
-        self.message.setWordWrap(True)
+        wrapping_label(self.message)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.plots = [self.graphics.addPlot(row=r, col=0) for r in range(3)]

@@ -9,14 +9,16 @@ plot and the exporters read them from there. The widgets only call the core func
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox
 
 from ...core.traces.dff import DFF_METHODS
-from ...errors import NapariCalciumError
+from ...errors import DegenerateTraceWarning, NapariCalciumError
 from .._layers import METADATA_KEY
 from .._rois import rois_from_labels_layer
-from ._base import _frame_rate_hz, movie_layers
+from ._base import _frame_rate_hz, holds_traces, is_movie, movie_layers, trace_layers
 from .rois import _LayerPickers, _layers_of
 
 #: metadata entries that a new extraction makes stale (computed from the old traces)
@@ -57,6 +59,7 @@ class ExtractTracesWidget(_LayerPickers):
     """F, neuropil and corrected traces of every ROI of a Labels layer, from a movie layer."""
 
     title = "extract traces"
+    needs = (("movie_box", is_movie),)
 
     def __init__(self, napari_viewer=None) -> None:
         self.viewer = napari_viewer
@@ -145,6 +148,7 @@ class DffWidget(_LayerPickers):
     """ΔF/F of the stored traces; a preview of the selected ROI follows every parameter change."""
 
     title = "dF/F"
+    needs = (("rois_box", holds_traces),)  # the ROI layer whose traces this step reads
 
     def __init__(self, napari_viewer=None) -> None:
         self.viewer = napari_viewer
@@ -170,7 +174,7 @@ class DffWidget(_LayerPickers):
 
     def _labels(self, _w=None):
         # all ROI layers (traces may be added to one after this list was made)
-        return [(layer.name, layer) for layer in _layers_of(self.viewer, "labels", ndim=2)]
+        return [(layer.name, layer) for layer in trace_layers(self.viewer)]
 
     def _watch(self, *_) -> None:
         layer = self.rois_box.value
@@ -212,9 +216,16 @@ class DffWidget(_LayerPickers):
             return
         row = self._source(traces)[hits[0]][None, :]
         try:
-            res = compute_dff(row, **self._kwargs(traces.frame_rate_hz))
+            with warnings.catch_warnings():  # the flag is shown here, not as a console warning
+                warnings.simplefilter("ignore", DegenerateTraceWarning)
+                res = compute_dff(row, **self._kwargs(traces.frame_rate_hz))
         except NapariCalciumError as exc:
             self.preview.value = f"error: {exc}"
+            self._show_preview(layer, None)
+            return
+        if not bool(np.asarray(res.baseline_ok)[0]):
+            reason = res.baseline_problems()[0]
+            self.preview.value = f"ROI {roi_id}: flagged, dF/F is NaN ({reason})"
             self._show_preview(layer, None)
             return
         f0 = np.asarray(res.baseline)[0]
@@ -268,5 +279,11 @@ class DffWidget(_LayerPickers):
         if meta.get("spikes_preview"):
             stale["spikes_preview"] = None
         _store(layer, dff=res, **stale)
-        _set_features(layer, traces.ids, dff_snr=np.asarray(snr_values), noise_nu=np.asarray(nu))
-        self.status.value = f"{self.title}: done ({res.method}) → stored with {layer.name!r}"
+        ok = np.asarray(res.baseline_ok, dtype=bool)
+        _set_features(
+            layer, traces.ids,
+            dff_snr=np.asarray(snr_values), noise_nu=np.asarray(nu), baseline_ok=ok,
+        )  # fmt: skip
+        flagged = int(np.count_nonzero(~ok))
+        note = f"; {flagged} ROI(s) flagged (baseline not positive: NaN)" if flagged else ""
+        self.status.value = f"{self.title}: done ({res.method}) → stored with {layer.name!r}{note}"

@@ -16,6 +16,7 @@ Cellpose ``_seg.npy``) lives in :mod:`napari_calcium.io.roi_files`.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -207,6 +208,33 @@ def rois_to_contours(rois: RoiSet) -> list[np.ndarray]:
     return out
 
 
+#: the largest pixel index accepted from a file (far beyond any image; exact in float64)
+_MAX_PIXEL_INDEX = 2**31
+
+
+def _pixel_indices(values: Any, what: str) -> np.ndarray:
+    """Integer pixel indices from decoded file content, or ShapeError saying what is wrong.
+
+    Accepts integers and integral floats (``3.0``); refuses text, null, booleans, nested or
+    ragged lists, non-finite or fractional numbers and values beyond any image, so a damaged
+    file gets a message about its content instead of numpy's ufunc text.
+    """
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise ShapeError(f"{what} must be lists of integer pixel indices") from None
+    if arr.dtype.kind not in "iuf":
+        sample = arr.ravel()[:1].tolist() if arr.size else []
+        example = f" (found {sample[0]!r:.40})" if sample else ""
+        raise ShapeError(f"{what} must be integer pixel indices, not {arr.dtype}{example}")
+    if arr.size:
+        if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+            raise ShapeError(f"{what} must be whole numbers (integer pixel indices)")
+        if arr.max() >= _MAX_PIXEL_INDEX or arr.min() <= -_MAX_PIXEL_INDEX:
+            raise ShapeError(f"{what} hold a pixel index far outside any image ({arr.max()})")
+    return arr.astype(np.int64)
+
+
 def _scalar(value: Any) -> float | None:
     if isinstance(value, bool | np.bool_):
         return float(value)
@@ -247,11 +275,15 @@ def suite2p_stat_to_pixels(
     score_keys: dict[str, list[float]] = {}
     for i, s in enumerate(stat):
         try:
-            ypix, xpix = np.asarray(s["ypix"]), np.asarray(s["xpix"])
+            ypix, xpix = s["ypix"], s["xpix"]
         except (KeyError, TypeError, IndexError):
             raise ParameterError(f"suite2p stat entry {i} has no 'ypix'/'xpix'") from None
+        ypix = _pixel_indices(ypix, f"suite2p stat entry {i}: ypix")
+        xpix = _pixel_indices(xpix, f"suite2p stat entry {i}: xpix")
         lam = s.get("lam") if hasattr(s, "get") else None
-        pixels.append((ypix, xpix, None if lam is None else np.asarray(lam, np.float32)))
+        if lam is not None:
+            lam = _weights(lam, f"suite2p stat entry {i}: lam")
+        pixels.append((ypix, xpix, lam))
         for key, value in s.items():
             v = _scalar(value)
             key = _S2P_RENAME.get(key, key)
@@ -268,6 +300,17 @@ def suite2p_stat_to_pixels(
         if arr.ndim == 2 and arr.shape[1] > 1:
             scores["iscell_prob"] = arr[:, 1]
     return pixels, is_cell, scores
+
+
+def _weights(values: Any, what: str) -> np.ndarray:
+    """Pixel weights as float32, or ShapeError when they are not real numbers."""
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise ShapeError(f"{what} must be a list of numbers") from None
+    if arr.dtype.kind not in "biuf":
+        raise ShapeError(f"{what} must be numbers, not {arr.dtype}")
+    return arr.astype(np.float32)
 
 
 def _overlap_flags(rois: RoiSet) -> np.ndarray:
@@ -319,15 +362,19 @@ def neurofinder_to_pixels(
     pixels, nf_ids = [], []
     for i, r in enumerate(regions):
         try:
-            rc = np.asarray(r["coordinates"])
-        except (KeyError, TypeError):
+            coords = r["coordinates"]
+        except (KeyError, TypeError, IndexError):
             raise ParameterError(f"neurofinder region {i} has no 'coordinates'") from None
+        rc = _pixel_indices(coords, f"neurofinder region {i}: coordinates")
         if rc.size == 0:
             rc = rc.reshape(0, 2)
         if rc.ndim != 2 or rc.shape[1] != 2:
             raise ShapeError(f"neurofinder region {i}: coordinates must be [[row, col], ...]")
         pixels.append((rc[:, 0], rc[:, 1]))
-        nf_ids.append(float(r.get("id", i)) if hasattr(r, "get") else float(i))
+        rid = r.get("id", i) if hasattr(r, "get") else i
+        if rid is None or isinstance(rid, bool) or not isinstance(rid, numbers.Real):
+            raise ParameterError(f"neurofinder region {i}: id must be a number; got {rid!r:.40}")
+        nf_ids.append(float(rid))
     return pixels, nf_ids
 
 

@@ -123,7 +123,8 @@ def cell_masks(rois: RoiSet, *, allow_overlap: bool = False) -> RoiSet:
     RoiSet
         Same ids, sources, ``is_cell`` and scores; row ``i`` holds ``lam / lam.sum()`` over the
         kept pixels (float32, shape ``(n_rois, ny * nx)``). A ROI whose every pixel is shared
-        comes back empty (its trace would be undefined; suite2p gives an empty mask too).
+        comes back empty (its trace would be undefined; suite2p gives an empty mask too, and
+        :func:`~napari_calcium.core.traces.extraction.extract_traces` refuses it, naming it).
 
     Notes
     -----
@@ -249,7 +250,9 @@ def neuropil_masks(
     RoiSet
         One row per ROI, same ids and ``is_cell``, ``source`` ``"neuropil"``, no scores: uniform
         weights ``1 / n`` over its ``n`` pixels (float32, shape ``(n_rois, ny * nx)``). An empty
-        ROI gets an empty mask.
+        ROI gets an empty mask, and so does a ROI whose surround holds no usable pixel (every
+        pixel near it belongs to a cell or is excluded); ``extract_traces`` warns about the
+        latter and leaves it uncorrected.
 
     Raises
     ------

@@ -25,6 +25,7 @@ from ...errors import ParameterError, ShapeError
 from .._backend import array_module, ndimage_module, to_host
 from .._validate import frames_within_data
 from .._validate import positive as _positive
+from ..traces.dff import DegenerateTraceWarning, _rows_text
 
 __all__ = [
     "calc_firing_rates",
@@ -186,7 +187,19 @@ def identify_events(
     -------
     list of numpy.ndarray
         ``n_rois`` sorted arrays (dtype ``intp``) of event-onset frames; a 1-D input gives a
-        list of one array. :func:`generate_raster` turns it into a boolean raster.
+        list of one array. :func:`generate_raster` turns it into a boolean raster. Rows that are
+        NaN throughout (flagged by :func:`~napari_calcium.core.traces.dff.compute_dff`) get an
+        empty array.
+
+    Warns
+    -----
+    DegenerateTraceWarning
+        Naming the rows that are NaN throughout and were skipped.
+
+    Raises
+    ------
+    ParameterError
+        For a bad parameter, or NaN/inf in some frames of a row.
 
     Notes
     -----
@@ -218,8 +231,25 @@ def identify_events(
     distance = max(1, round(_positive(timeout_s, "timeout_s", allow_zero=True) * fs))
     work = _traces_2d(traces)
     xp = array_module(work)
-    if not bool(xp.all(xp.isfinite(work))):
-        raise ParameterError("traces contain NaN or infinite values; interpolate or drop them")
+    flagged = np.zeros(int(work.shape[0]), dtype=bool)
+    finite = xp.isfinite(work)
+    if not bool(xp.all(finite)):
+        nan_rows = xp.all(xp.isnan(work), axis=-1)
+        if not bool(xp.all(finite | nan_rows[:, None])):
+            raise ParameterError(
+                "traces contain NaN or infinite values in some frames; interpolate or drop them "
+                "(rows that are NaN throughout, as compute_dff flags them, are skipped)"
+            )
+        flagged = to_host(nan_rows).astype(bool)
+        rows = np.flatnonzero(flagged)
+        warnings.warn(
+            f"identify_events: rows {_rows_text(rows)} are NaN throughout (flagged, e.g. by "
+            "compute_dff where the baseline is not positive) and were skipped; their empty event "
+            "lists mean 'no data', not 'no activity'",
+            DegenerateTraceWarning,
+            stacklevel=2,
+        )
+        work = xp.where(nan_rows[:, None], xp.zeros((), dtype=work.dtype), work)
     n_rois, n_frames = int(work.shape[0]), int(work.shape[1])
     deriv = xp.zeros(work.shape, dtype=work.dtype)
     if n_frames > 1:
@@ -233,7 +263,7 @@ def identify_events(
     sd = deriv.std(axis=1)
     events = []
     for i in range(n_rois):
-        if not sd[i] > 0:  # flat derivative: nothing rises
+        if flagged[i] or not sd[i] > 0:  # no data, or a flat derivative: nothing rises
             events.append(np.zeros(0, dtype=np.intp))
             continue
         peaks, _ = scipy.signal.find_peaks(deriv[i], height=thr_sd * sd[i], distance=distance)

@@ -223,9 +223,17 @@ def draw_spike_times(
         times.append(t0 + np.cumsum(rng.uniform(0.005, 0.025, k - 1)))
     out = np.sort(np.concatenate(times))
     out = out[out < duration_s]
-    # absolute refractory period: drop a spike closer than 2 ms to the one it follows
-    while out.size > 1 and (close := np.diff(out) < REFRACTORY_S).any():
-        out = np.delete(out, np.flatnonzero(close)[0] + 1)
+    # absolute refractory period: drop a spike closer than 2 ms to the last one kept (one pass,
+    # left to right: the same spikes as deleting the first offender and looking again, in O(n))
+    if out.size > 1 and (np.diff(out) < REFRACTORY_S).any():
+        keep = np.ones(out.size, bool)
+        last = out[0]
+        for i in range(1, out.size):
+            if out[i] - last < REFRACTORY_S:
+                keep[i] = False
+            else:
+                last = out[i]
+        out = out[keep]
     return out
 
 

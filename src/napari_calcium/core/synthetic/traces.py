@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import ParameterError
 from ..spikes.indicators import double_exponential
+from .recording import _check_positive, _check_whole
 
 __all__ = ["simulate_drifting_traces"]
+
+#: largest ``n_rois * n_frames`` (the simulation holds ~100 bytes per sample at its peak)
+MAX_SAMPLES = 2**23
+#: frames per second; the calcium kernel is ``6 * frame_rate_hz`` samples long
+MAX_FRAME_RATE_HZ = 1000.0
 
 
 def simulate_drifting_traces(
@@ -32,7 +39,24 @@ def simulate_drifting_traces(
     Returns
     -------
     traces, f0, calcium : numpy.ndarray, (n_rois, n_frames) float32, float64, float64
+
+    Raises
+    ------
+    ParameterError
+        A size, rate or noise level out of range, or beyond what the simulation holds in memory
+        (``n_rois * n_frames`` at most :data:`MAX_SAMPLES`, ~100 bytes each; `frame_rate_hz` at
+        most :data:`MAX_FRAME_RATE_HZ`, the kernel being 6 s long); checked before any work.
     """
+    n_rois = _check_whole("n_rois", n_rois, low=1)
+    n_frames = _check_whole("n_frames", n_frames, low=1)
+    if n_rois * n_frames > MAX_SAMPLES:
+        raise ParameterError(
+            f"n_frames={n_frames} is too large: at most {MAX_SAMPLES // n_rois:,} frames for "
+            f"{n_rois} ROIs (at most {MAX_SAMPLES:,} samples in all)"
+        )
+    frame_rate_hz = _check_positive("frame_rate_hz", frame_rate_hz, most=MAX_FRAME_RATE_HZ)
+    noise = _check_positive("noise", noise, allow_zero=True, most=10.0)
+    seed = _check_whole("seed", seed, low=0)
     rng = np.random.default_rng(seed)
     t = np.arange(n_frames) / frame_rate_hz
     u = lambda lo, hi: rng.uniform(lo, hi, (n_rois, 1))  # noqa: E731

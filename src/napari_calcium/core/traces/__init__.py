@@ -9,7 +9,8 @@ Modules
   ``baseline_sliding_percentile``, ``baseline_maximin``, ``baseline_percentile``,
   ``baseline_calscipy``;
 * :mod:`.dff` — dF/F and dF/√F, standardized noise, SNR: ``compute_dff``, ``DffResult``,
-  ``DFF_METHODS``, ``standardized_noise``, ``snr``;
+  ``DFF_METHODS``, ``standardized_noise``, ``snr``, ``DegenerateTraceWarning`` (rows flagged
+  instead of silent NaN/inf);
 * :mod:`.processing` (+ :mod:`._processing_kernels`) — polynomial detrend, Perona-Malik,
   band-pass, smoothing: ``detrend_polynomial``, ``perona_malik``, ``bandpass``,
   ``bandpass_kernel``, ``kernel_band_hz``, ``smooth``;

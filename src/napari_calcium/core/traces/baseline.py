@@ -81,6 +81,45 @@ def as_traces(traces: Any, name: str = "traces") -> Any:
     return x
 
 
+def as_flagged_traces(traces: Any, name: str = "traces") -> tuple[Any, Any]:
+    """Like :func:`as_traces`, but rows that are NaN in every frame are let through.
+
+    Such rows are traces flagged upstream (e.g. by :func:`~.dff.compute_dff` where the baseline
+    is not positive); a caller computes the others and gives NaN (or nothing) for these.
+
+    Returns
+    -------
+    x : array, (n_rois, n_frames)
+        float32/float64, as :func:`as_traces`, flagged rows still NaN.
+    flagged : array of bool, (n_rois,)
+        True for the rows that are NaN throughout.
+
+    Raises
+    ------
+    ShapeError
+        Not 1-D or 2-D, or fewer than 2 frames.
+    ParameterError
+        NaN or infinite values in some frames of a row, or an infinite value anywhere.
+    """
+    xp = array_module(traces)
+    x = xp.asarray(traces)
+    if x.ndim in (1, 2) and x.shape[-1] >= 2:
+        x = x[None, :] if x.ndim == 1 else x
+        x = x if x.dtype == xp.float64 else x.astype(xp.float32)
+        finite = xp.isfinite(x)
+        if not bool(xp.all(finite)):
+            flagged = xp.all(xp.isnan(x), axis=-1)
+            if not bool(xp.all(finite | flagged[:, None])):
+                raise ParameterError(
+                    f"{name} contains NaN or infinite values in some frames; interpolate or drop "
+                    "those frames first (rows that are NaN throughout, as compute_dff flags "
+                    "them, are passed through)"
+                )
+            return x, flagged
+    x = as_traces(x, name)
+    return x, xp.zeros(x.shape[0], dtype=xp.bool)
+
+
 def _positive(name: str, value: Any) -> float:
     try:
         v = float(value)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -35,6 +36,7 @@ from ..chunking import auto_block_frames, check_real, frame_blocks, iter_frame_b
 from ..rois.neuropil import ExtractionMasks, extraction_masks
 from ..rois.roiset import RoiSet
 from . import _extraction_kernels as _k
+from .dff import DegenerateTraceWarning, _rows_text
 
 __all__ = [
     "DEFAULT_NEUROPIL_COEFFICIENT",
@@ -192,6 +194,20 @@ def _check_coefficient(value: Any, n_rois: int) -> np.ndarray | str:
     return coef
 
 
+def _refuse_empty(rois: RoiSet, empty: np.ndarray, problem: str) -> None:
+    """:class:`ParameterError` naming the rows and ids of `rois` where `empty` is True.
+
+    A ROI without pixels to average has no trace; extracting it would give F = 0 and a NaN or
+    infinite dF/F downstream, so it is refused before the movie is read.
+    """
+    if not empty.any():
+        return
+    rows = np.flatnonzero(empty)
+    raise ParameterError(
+        f"ROIs at rows {_rows_text(rows)} (ids {_rows_text(rois.ids[rows])}) {problem}"
+    )
+
+
 def _stacked_matrix(cells: sp.csr_array, neuropil: sp.csr_array | None, width: int) -> dict:
     """One CSR (cells, then neuropil rows) plus the kernel's arrays and a row order."""
     matrix = sp.csr_array(cells if neuropil is None else sp.vstack([cells, neuropil], "csr"))
@@ -272,9 +288,18 @@ def extract_traces(
         If the movie is not ``(frames, y, x)`` with the ROIs' image shape, or the second channel
         or the masks do not match.
     ParameterError
-        For a bad coefficient, ROI set or mask option.
+        For a bad coefficient, ROI set or mask option; for ROIs with no pixels (area 0) or, with
+        ``allow_overlap=False``, whose every pixel is shared with other ROIs (their trace would
+        be F = 0): the message names their rows and ids. Checked before any frame is read.
     OperationCancelled
         When `should_stop` returns True.
+
+    Warns
+    -----
+    DegenerateTraceWarning
+        For ROIs whose neuropil mask is empty (the surround is covered by other ROIs or
+        excluded): they are left uncorrected, with coefficient 0 and ``corrected = F``, and
+        their ids are listed in ``parameters["no_neuropil_ids"]``.
 
     Notes
     -----
@@ -319,6 +344,13 @@ def extract_traces(
             )
     n = len(rois)
     coef_req = _check_coefficient(neuropil_coefficient, n) if neuropil else np.zeros(n)
+    _refuse_empty(
+        rois,
+        rois.area == 0,
+        f"have no pixels in the {rois.shape[0]}x{rois.shape[1]} image (area 0), so they have "
+        "no trace (a ROI moved out of the field of view, or built from an empty pixel list?); "
+        "keep the others with rois[rois.area > 0] (the ids stay with their traces)",
+    )
 
     if masks is None:
         masks = extraction_masks(
@@ -342,6 +374,29 @@ def extract_traces(
                     f"{rois.masks.shape}; compute them from these ROIs"
                 )
         mask_source = "precomputed"
+    _refuse_empty(
+        rois,
+        np.diff(masks.cells.masks.indptr) == 0,
+        "share every pixel with other ROIs, so with allow_overlap=False no pixel is left for "
+        "their traces; pass allow_overlap=True (shared pixels feed every ROI that has them), or "
+        "remove or merge these ROIs"
+        if mask_source == "computed" and not allow_overlap
+        else "have empty cell masks in the precomputed masks; compute the masks from these ROIs "
+        "(extraction_masks) or remove these ROIs",
+    )
+    no_neuropil = np.zeros(n, bool)
+    if neuropil:
+        no_neuropil = np.diff(masks.neuropil.masks.indptr) == 0
+        if no_neuropil.any():
+            rows = np.flatnonzero(no_neuropil)
+            warnings.warn(
+                f"extract_traces: {rows.size} of {n} ROIs (rows {_rows_text(rows)}, ids "
+                f"{_rows_text(rois.ids[rows])}) have no neuropil pixels (their surround is "
+                "covered by other ROIs or excluded), so they are not neuropil-corrected: "
+                "coefficient 0, corrected = F (parameters['no_neuropil_ids'] lists them)",
+                DegenerateTraceWarning,
+                stacklevel=2,
+            )
     prepared = _stacked_matrix(
         masks.cells.masks, masks.neuropil.masks if neuropil else None, rois.shape[1]
     )
@@ -376,6 +431,7 @@ def extract_traces(
         else:
             coefficients = coef_req.astype(np.float32)
             method = "fixed"
+        coefficients[no_neuropil] = 0.0  # nothing to subtract: say so instead of a fake r
         corrected = (F - coefficients[:, None] * Fneu).astype(np.float32)
     parameters = {
         "neuropil": bool(neuropil),
@@ -392,6 +448,7 @@ def extract_traces(
         "movie_shape": [int(s) for s in movie.shape],
         "movie_dtype": str(getattr(movie, "dtype", "")),
         "formula": "F = cells @ movie; Fneu = neuropil @ movie; corrected = F - r * Fneu",
+        "no_neuropil_ids": rois.ids[no_neuropil].tolist(),
     }
     if method == "estimate":
         parameters["estimate_options"] = dict(_ESTIMATE_DEFAULTS)

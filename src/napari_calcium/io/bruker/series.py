@@ -436,7 +436,7 @@ def _series_from_names(folder: Path, parsed: list[dict], env) -> BrukerSeries:
     volumetric = any("ZSeries" in tag for tag in tags) if tags else None
     bidir = env is not None and env.zseries.get("bidirectional", "").lower() == "true"
     layout, numbers, names, cycles, indices = names_table(
-        parsed, volumetric=volumetric, bidirectional=bidir
+        parsed, volumetric=volumetric, bidirectional=bidir, folder=folder
     )
     extra = {"sequence_type": None, "sequence_types": [], "bidirectional_z": bidir or None}
     return BrukerSeries(

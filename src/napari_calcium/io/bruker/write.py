@@ -32,6 +32,7 @@ from ...errors import (
     RecordingError,
     ShapeError,
 )
+from .._atomic import disk_full_error
 from .._common import pixel_pair, positive_float
 from .naming import parse_bruker_filename
 
@@ -191,7 +192,13 @@ def _replace_folder(tmp: Path, final: Path, overwrite: bool) -> None:
             )
         old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
         os.replace(final, old / final.name)
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None:  # put the older recording back: a failed write never loses it
+            os.replace(old / final.name, final)
+            shutil.rmtree(old, ignore_errors=True)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -295,9 +302,14 @@ def write_prairieview(
     parent = final.parent
     if not parent.is_dir():
         raise RecordingError(parent, "output folder does not exist; create it first")
+    # uint16 pixels, and about 1 KiB of TIFF header and XML per frame
+    needed = int(movie.shape[0]) * (2 * int(movie.shape[1]) * int(movie.shape[2]) + 1024)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
     except OSError as exc:
+        full = disk_full_error(exc, final, needed_bytes=needed, existing_kept=final.exists())
+        if full is not None:
+            raise full from exc
         raise RecordingError(parent, f"cannot write here ({exc.strerror or exc})") from exc
     try:
         umask = os.umask(0)
@@ -306,6 +318,14 @@ def write_prairieview(
         _write_into(tmp, movie, name=name, period=1.0 / rate, pixel=pixel, channel=int(channel),
                     bit_depth=bit_depth, progress=progress, should_stop=should_stop)  # fmt: skip
         _replace_folder(tmp, final, overwrite)
+    except OSError as exc:  # RecordingError included: _write_into's, naming a file in tmp
+        full = disk_full_error(
+            exc, final, partial=tmp, needed_bytes=needed, existing_kept=final.exists()
+        )
+        shutil.rmtree(tmp, ignore_errors=True)
+        if full is None or full is exc:
+            raise
+        raise full from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -10,11 +10,14 @@ rate. The default method and settings (``"oasis-ar1"``, λ = 0, the smoothing of
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
 
 from ....errors import ParameterError, ShapeError
+from ...traces.dff import DegenerateTraceWarning, _rows_text
 from ..indicators import get_indicator
 from .activity import (
     DEFAULT_EXPONENT,
@@ -47,7 +50,11 @@ _DEFAULT_TAU_RISE_S = 0.05
 
 
 def _unwrap(traces: Any, frame_rate_hz: float | None, ids: Any) -> tuple:
-    """Traces array, frame rate and ids from an array, a TraceSet or a DffResult."""
+    """Traces array, frame rate, ids and flagged rows from an array, a TraceSet or a DffResult.
+
+    Flagged rows are NaN in every frame (as :func:`~napari_calcium.core.traces.dff.compute_dff`
+    leaves the rows whose baseline is not positive); any other NaN or inf is an error.
+    """
     rate = frame_rate_hz
     if hasattr(traces, "corrected") and hasattr(traces, "ids"):  # TraceSet
         ids = traces.ids if ids is None else ids
@@ -70,28 +77,71 @@ def _unwrap(traces: Any, frame_rate_hz: float | None, ids: Any) -> tuple:
     if x.shape[1] < 32:
         raise ShapeError(f"traces need at least 32 frames to deconvolve; got shape {x.shape}")
     x = np.ascontiguousarray(x, dtype=np.float32 if x.dtype == np.float32 else np.float64)
-    if not np.all(np.isfinite(x)):
-        rows = np.flatnonzero(~np.all(np.isfinite(x), axis=1))
-        raise ParameterError(
-            f"traces must be finite; rows {rows[:10].tolist()} contain NaN or inf "
-            "(interpolate or drop those frames first)"
-        )
+    flagged = np.zeros(x.shape[0], dtype=bool)
+    finite = np.isfinite(x)
+    if not np.all(finite):
+        flagged = np.all(np.isnan(x), axis=1)  # flagged upstream (compute_dff): skipped
+        rows = np.flatnonzero(~np.all(finite, axis=1) & ~flagged)
+        if rows.size:
+            raise ParameterError(
+                f"traces must be finite; rows {rows[:10].tolist()} contain NaN or inf "
+                "(interpolate or drop those frames first; rows that are NaN throughout, as "
+                "compute_dff flags them, are skipped)"
+            )
     n = x.shape[0]
     ids_arr = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
     if ids_arr.shape != (n,):
         raise ShapeError(f"ids must have one entry per ROI ({n}); got shape {ids_arr.shape}")
-    return x, rate, ids_arr
+    return x, rate, ids_arr, flagged
 
 
 def _per_roi(value: Any, n: int, name: str, *, low: float, strict: bool) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
-        raise ShapeError(f"{name} must be a scalar or one value per ROI ({n}); got {arr.shape}")
+    _check_length(arr, n, name)
     ok = np.isfinite(arr) & ((arr > low) if strict else (arr >= low))
     if not np.all(ok):
         bound = f"> {low}" if strict else f">= {low}"
         raise ParameterError(f"{name} must be finite and {bound}; got {value!r}")
     return np.broadcast_to(arr, (n,)).copy()
+
+
+def _check_length(arr: np.ndarray, n: int, name: str) -> None:
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
+        raise ShapeError(f"{name} must be a scalar or one value per ROI ({n}); got {arr.shape}")
+
+
+def _rows_of(value: Any, n: int, keep: np.ndarray, name: str) -> Any:
+    """A per-ROI argument restricted to the rows `keep` (scalars, None and words as they are)."""
+    if value is None or isinstance(value, str):
+        return value
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return value
+    _check_length(arr, n, name)
+    return arr[keep]
+
+
+def _skip_flagged(
+    result: DeconvolutionResult, keep: np.ndarray, ids: np.ndarray, *, s_min: Any
+) -> DeconvolutionResult:
+    """`result` of the rows `keep` spread over all ``ids.size`` rows, NaN in the others."""
+    n = ids.size
+    full = {}
+    for f in dataclasses.fields(result):
+        value = getattr(result, f.name)
+        per_roi = isinstance(value, np.ndarray) and value.ndim >= 1 and len(value) == keep.size
+        if per_roi and f.name != "ids":  # every per-ROI array: c, s, ..., lam, tau, noise
+            out = np.full((n, *value.shape[1:]), np.nan, dtype=value.dtype)
+            out[keep] = value
+            full[f.name] = out
+    parameters = dict(result.parameters)
+    for key in ("smoothing_s", "activity_shift_s"):  # per-ROI lists
+        values = [float("nan")] * n
+        for row, v in zip(keep.tolist(), parameters[key], strict=True):
+            values[row] = v
+        parameters[key] = values
+    parameters["s_min"] = np.asarray(s_min).tolist()  # as given, for every row
+    return dataclasses.replace(result, ids=ids, parameters=parameters, **full)
 
 
 def _kinetics(
@@ -296,14 +346,18 @@ def deconvolve(
         Fluorescence: ΔF/F (best), neuropil-corrected F or any linear transform of it. A
         :class:`~napari_calcium.core.traces.extraction.TraceSet` gives its ``corrected`` traces, ids
         and frame rate; a :class:`~napari_calcium.core.traces.dff.DffResult` its ``dff``. Finite, at
-        least 32 frames.
+        least 32 frames; rows that are NaN in every frame (as
+        :func:`~napari_calcium.core.traces.dff.compute_dff` flags the ROIs whose baseline is not
+        positive) are skipped.
     frame_rate_hz : float, optional
         Frames per second (required unless a TraceSet with a frame rate is given).
     method : {"oasis-ar1", "oasis-ar2", "fista"}
         Solver (default ``"oasis-ar1"``, the most accurate on the spikefinder ground truth).
     tau_decay_s, tau_rise_s : float or array_like (n_rois,), optional
         Indicator kinetics in seconds. None: from `indicator`, else estimated per ROI.
-        ``tau_rise_s`` is used by ``"oasis-ar2"``, ``"fista"`` and for the AR(1) delay.
+        ``tau_rise_s`` is used by ``"oasis-ar2"``, ``"fista"`` and for the AR(1) delay. Like
+        every per-ROI value (``lam``, ``s_min``, ``smoothing_s``), the entry of a skipped row is
+        not used (NaN from an earlier result is fine there).
     indicator : str, optional
         A preset of :data:`napari_calcium.core.spikes.indicators.INDICATORS` (e.g. ``"GCaMP6s"``).
     lam : float, array_like (n_rois,) or "noise", optional
@@ -328,12 +382,20 @@ def deconvolve(
     -------
     DeconvolutionResult
         ``c``, ``s``, ``activity``, ``baseline`` (n_rois, n_frames) and per ROI ``lam``,
-        ``tau_decay_s``, ``tau_rise_s``, ``noise``; ``parameters`` records every choice.
+        ``tau_decay_s``, ``tau_rise_s``, ``noise``; ``parameters`` records every choice. The
+        rows solved are exactly what deconvolving them alone gives; a skipped (NaN) row is NaN in
+        every per-ROI output, and in the per-ROI lists of ``parameters``.
+
+    Warns
+    -----
+    DegenerateTraceWarning
+        Once, naming the rows (and ROI ids) that are NaN throughout and were skipped.
 
     Raises
     ------
     ParameterError
-        Unknown method or indicator, non-finite traces, or a parameter out of range.
+        Unknown method or indicator, NaN or inf in some frames of a row (or inf throughout), or
+        a parameter out of range.
     ShapeError
         Traces that are not 1-D/2-D, too short, or per-ROI values of the wrong length.
 
@@ -357,7 +419,38 @@ def deconvolve(
     """
     if method not in DECONVOLUTION_METHODS:
         raise ParameterError(f"method must be one of {DECONVOLUTION_METHODS}; got {method!r}")
-    x, rate, ids_arr = _unwrap(traces, frame_rate_hz, ids)
+    x, rate, ids_arr, flagged = _unwrap(traces, frame_rate_hz, ids)
+    if flagged.any():  # rows compute_dff flagged: solve the others, NaN for these
+        n, keep = x.shape[0], np.flatnonzero(~flagged)
+        per_roi = {
+            "tau_decay_s": tau_decay_s,
+            "tau_rise_s": tau_rise_s,
+            "lam": lam,
+            "s_min": s_min,
+            "smoothing_s": smoothing_s,
+        }
+        per_roi = {name: _rows_of(value, n, keep, name) for name, value in per_roi.items()}
+        rows = np.flatnonzero(flagged)
+        named = ids_arr[rows]
+        which = "" if np.array_equal(named, rows) else f" (ROI ids {_rows_text(named)})"
+        warnings.warn(
+            f"deconvolve: rows {_rows_text(rows)}{which} are NaN throughout (flagged, e.g. by "
+            "compute_dff where the baseline is not positive) and were skipped; their results "
+            "are NaN",
+            DegenerateTraceWarning,
+            stacklevel=2,
+        )
+        part = deconvolve(
+            x[keep],
+            frame_rate_hz=rate,
+            method=method,
+            indicator=indicator,
+            baseline_window_s=baseline_window_s,
+            exponent=exponent,
+            ids=ids_arr[keep],
+            **per_roi,
+        )
+        return _skip_flagged(part, keep, ids_arr, s_min=s_min)
     window = float(baseline_window_s)
     if not (np.isfinite(window) and window > 0):
         raise ParameterError(f"baseline_window_s must be > 0 seconds; got {baseline_window_s!r}")

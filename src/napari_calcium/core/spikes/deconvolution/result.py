@@ -14,6 +14,9 @@ __all__ = ["DeconvolutionResult"]
 class DeconvolutionResult:
     """Spike inference for a set of traces, row ``i`` belonging to ROI ``ids[i]``.
 
+    A row whose input was NaN throughout (a ROI flagged by
+    :func:`~napari_calcium.core.traces.dff.compute_dff`) is NaN in every per-ROI array.
+
     Attributes
     ----------
     c : numpy.ndarray, shape (n_rois, n_frames)
