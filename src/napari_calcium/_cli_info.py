@@ -179,6 +179,17 @@ def format_info(info: dict[str, Any]) -> str:
         if value not in (None, "", [], {}):
             text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
             rows.append((label, text))
+    for key, option in (("frame_rate_hz", "--frame-rate-hz"), ("pixel_size_um", "--pixel-size-um")):
+        if key in (extra.get("overridden") or {}):  # given on the command line
+            was = extra["overridden"][key]
+            said = (
+                "nothing"
+                if was is None
+                else f"{was:.6g}"
+                if not isinstance(was, list)
+                else (" x ".join(f"{v:.6g}" for v in was))
+            )
+            rows.append(("given", f"{option} (the files say: {said})"))
     width = max(len(label) for label, _ in rows)
     lines = [str(Path(info["path"]))]
     lines += [f"  {label:<{width}}  {value}" for label, value in rows]

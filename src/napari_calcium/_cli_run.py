@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,6 +74,13 @@ def run(args: argparse.Namespace, progress_factory) -> int:
     if workers < 1:
         raise ParameterError(f"--workers must be >= 1, got {workers}")
     config = load_config(args.config)  # a bad config stops everything, before any work
+    rate, px = metadata_overrides(args)
+    if rate is not None or px is not None:  # [open] of the config, so provenance records them
+        given = {"frame_rate_hz": rate, "pixel_size_um": px}
+        opened = dataclasses.replace(
+            config.open, **{k: v for k, v in given.items() if v is not None}
+        )
+        config = load_config(dataclasses.replace(config, open=opened))  # checked as a config
     inputs = find_recordings(Path(args.input))
     out = Path(args.out) if args.out else Path(f"{Path(args.input).name}-results")
     output_folders(inputs, out)  # two recordings for one folder: say so before any work
@@ -142,5 +151,41 @@ def add_run(sub, handler) -> None:
         metavar="N",
         help="worker processes of --scheduler local (default 2)",
     )
+    add_metadata_overrides(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=handler)
+
+
+def metadata_overrides(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    """``--frame-rate-hz`` and ``--pixel-size-um`` as numbers (None where not given)."""
+    values = []
+    for option, value in (
+        ("--frame-rate-hz", getattr(args, "frame_rate_hz", None)),
+        ("--pixel-size-um", getattr(args, "pixel_size_um", None)),
+    ):
+        if value is None:
+            values.append(None)
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise ParameterError(f"{option} {value}: give a number") from None
+        if not (math.isfinite(number) and number > 0):
+            raise ParameterError(f"{option} {value}: must be a positive number")
+        values.append(number)
+    return values[0], values[1]
+
+
+def add_metadata_overrides(parser: argparse.ArgumentParser) -> None:
+    """``--frame-rate-hz`` and ``--pixel-size-um``: for files that do not state them."""
+    parser.add_argument(
+        "--frame-rate-hz",
+        metavar="HZ",
+        help="frame rate to use instead of the file's (volumes per second for a multi-plane "
+        "recording); for files without one, e.g. a TIFF without metadata",
+    )
+    parser.add_argument(
+        "--pixel-size-um",
+        metavar="UM",
+        help="pixel size in µm to use instead of the file's",
+    )

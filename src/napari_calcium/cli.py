@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._cli_run import add_run, run
+from ._cli_run import add_metadata_overrides, add_run, metadata_overrides, run
 from ._version import __version__
 from .errors import NapariCalciumError, OutputExistsError, ParameterError, RecordingError
 
@@ -222,17 +222,21 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _open(path: str):
-    """Open a recording lazily and name the reader that opened it."""
+def _open(path: str, args: argparse.Namespace | None = None):
+    """Open a recording lazily, apply ``--frame-rate-hz``/``--pixel-size-um``, name the reader."""
     from .io.open import open_recording, sniff_format
 
-    return open_recording(path), sniff_format(path)
+    rec = open_recording(path)
+    if args is not None:
+        rate, px = metadata_overrides(args)
+        rec = rec.with_overrides(frame_rate_hz=rate, pixel_size_um=px)
+    return rec, sniff_format(path)
 
 
 def _info(args: argparse.Namespace) -> int:
     from ._cli_info import format_info, recording_info
 
-    rec, reader = _open(args.path)
+    rec, reader = _open(args.path, args)
     info = recording_info(rec, reader)
     if args.json:
         print(json.dumps(info, ensure_ascii=False))
@@ -266,7 +270,7 @@ def _convert(args: argparse.Namespace) -> int:
         raise ParameterError(
             f"--plane {','.join(args.plane)}: planes are zero-based indices (0, 1, ...)"
         )
-    rec, _ = _open(args.input)
+    rec, _ = _open(args.input, args)
     to = _FORMATS[args.format]
     t0 = time.perf_counter()
     written = convert_recording(
@@ -356,6 +360,7 @@ def _add_info(sub) -> None:
     info.add_argument(
         "--json", action="store_true", help="print one JSON object (stable keys; null = unknown)"
     )
+    add_metadata_overrides(info)
     info.set_defaults(func=_info)
 
 
@@ -400,6 +405,7 @@ def _add_convert(sub) -> None:
         metavar="GB",
         help="largest TIFF file before splitting into parts (default 3.9)",
     )
+    add_metadata_overrides(convert)
     convert.add_argument("--overwrite", action="store_true", help="replace existing output files")
     convert.add_argument("--quiet", action="store_true", help="no progress bars")
     convert.set_defaults(func=_convert)

@@ -344,3 +344,16 @@ def test_load_results_of_a_folder_without_results(tmp_path):
     (tmp_path / "provenance.json").write_text(json.dumps({"steps": {}}))
     with pytest.raises(RecordingError, match=r"open, rois, extract"):
         load_results(tmp_path)
+
+
+def test_a_full_config_dump_loads_back_and_the_other_filter_kind_is_refused():
+    """PipelineConfig.to_dict() holds every field (size and sigma at their defaults): it loads."""
+    from napari_calcium.errors import ParameterError
+    from napari_calcium.pipeline.config import default_config, load_config
+
+    dump = default_config().to_dict()
+    assert load_config(dump).to_dict() == dump
+    with pytest.raises(ParameterError, match='kind = "median" takes size, not sigma'):
+        load_config({"filter": {"kind": "median", "sigma": 2.0}})
+    with pytest.raises(ParameterError, match='kind = "gaussian" takes sigma, not size'):
+        load_config({"filter": {"kind": "gaussian", "size": 5}})

@@ -161,6 +161,71 @@ class Recording:
             return None
         return self.n_frames * self.metadata.frame_period_s
 
+    def with_overrides(
+        self,
+        *,
+        frame_rate_hz: float | None = None,
+        pixel_size_um: float | tuple[float, float] | None = None,
+    ) -> Recording:
+        """The same recording (same lazy movies) with a frame rate or pixel size you give.
+
+        For files that do not state them (a TIFF without metadata, a Bruker export without its
+        ``.xml``), or state them wrong. The values the file gave, if any, are kept in
+        ``metadata.extra["overridden"]``, so what was changed stays on record.
+
+        Parameters
+        ----------
+        frame_rate_hz : float, optional
+            Time points per second (volumes per second for a multi-plane recording), > 0. The
+            timestamps become ``k / frame_rate_hz``.
+        pixel_size_um : float or (float, float), optional
+            Pixel size in µm, (y, x) or one value for both, > 0.
+
+        Returns
+        -------
+        Recording
+            A new Recording; ``self`` is unchanged. Nothing is read from disk.
+
+        Raises
+        ------
+        ParameterError
+            A value that is not a finite positive number, or an absurd one (over 1 MHz, 1 m).
+        """
+        from ..errors import ParameterError
+
+        def checked(value: Any, what: str, most: float, unit: str) -> float:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ParameterError(f"{what}={value!r} must be a number ({unit})") from None
+            if not (math.isfinite(number) and 0 < number <= most):
+                raise ParameterError(f"{what}={value!r} must be > 0 and at most {most:g} {unit}")
+            return number
+
+        changes: dict[str, Any] = {}
+        before: dict[str, Any] = {}
+        if frame_rate_hz is not None:
+            rate = checked(frame_rate_hz, "frame_rate_hz", 1e6, "Hz")
+            changes["frame_period_s"] = 1.0 / rate
+            changes["timestamps_s"] = np.arange(self.n_frames, dtype=np.float64) / rate
+            before["frame_rate_hz"] = self.metadata.frame_rate_hz
+        if pixel_size_um is not None:
+            values = np.asarray(pixel_size_um, dtype=object).ravel()
+            if values.size not in (1, 2):
+                raise ParameterError(
+                    f"pixel_size_um={pixel_size_um!r}: give one value or a (y, x) pair, in µm"
+                )
+            pair = np.broadcast_to(values, (2,))
+            changes["pixel_size_um"] = tuple(checked(v, "pixel_size_um", 1e5, "µm") for v in pair)
+            before["pixel_size_um"] = self.metadata.pixel_size_um
+        if not changes:
+            return self
+        overridden = {**self.metadata.extra.get("overridden", {}), **{
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in before.items()
+        }}  # fmt: skip
+        metadata = self.metadata.replace(**changes, extra={"overridden": overridden})
+        return type(self)(path=self.path, channels=self.channels, metadata=metadata)
+
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.shape)
         dtype = getattr(self.movie, "dtype", "?")

@@ -438,9 +438,12 @@ def _from_mapping(data: Mapping[str, Any], where: str, base: PipelineConfig) -> 
     rois = merged.rois
     if rois.method == "file" and not rois.path:
         raise _fail(where, "rois", "path", 'method = "file" needs path = "<ROI file>"')
-    if merged.filter.kind == "gaussian" and "size" in data.get("filter", {}):
+    # the other kind's parameter, set to something else than its default (a full dump such
+    # as PipelineConfig.to_dict() holds both at their defaults, and loads back)
+    given, defaults = data.get("filter", {}), FilterConfig()
+    if merged.filter.kind == "gaussian" and given.get("size", defaults.size) != defaults.size:
         raise _fail(where, "filter", "size", 'kind = "gaussian" takes sigma, not size')
-    if merged.filter.kind == "median" and "sigma" in data.get("filter", {}):
+    if merged.filter.kind == "median" and given.get("sigma", defaults.sigma) != defaults.sigma:
         raise _fail(where, "filter", "sigma", 'kind = "median" takes size, not sigma')
     return merged
 
