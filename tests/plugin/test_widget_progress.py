@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 
 import pytest
 
-import napari_calcium as nc
-from conftest import add_movie, dock_widget
+from conftest import dock_widget
 from napari_calcium._napari._workers import progress_text
 
 
@@ -57,23 +55,3 @@ def test_status_line_shows_percentage_while_running(make_napari_viewer, qtbot):
     assert seen[1].startswith("motion correction: running… registering: 25 % (1/4), about "), seen
     assert seen[1].endswith(" s left"), seen
     assert "75 % (3/4)" in seen[3], seen
-
-
-@pytest.mark.gui
-def test_a_real_step_reports_progress_in_its_status_line(make_napari_viewer, qtbot):
-    rec = nc.simulate_recording(n_frames=600, shape=(64, 64), n_neurons=5, seed=3, motion_px=1.0)
-    viewer = make_napari_viewer(show=True)
-    add_movie(viewer, rec)
-    widget = dock_widget(viewer, "Motion correction")
-    reported: list[str] = []
-    show = widget._progress
-
-    def spy(text: str) -> None:
-        show(text)
-        reported.append(text)
-
-    widget._progress = spy
-    widget.run_button.clicked.emit()  # Run, as a user clicks it
-    qtbot.waitUntil(lambda: widget.job is not None and widget.job.done, timeout=120_000)
-    assert ": done" in widget.status.value
-    assert any(re.search(r"\d+ % \(\d+/600\)", text) for text in reported), reported
