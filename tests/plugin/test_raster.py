@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QPointF, Qt
 
-from conftest import add_movie, add_rois, simulate_traces
+from conftest import add_movie, add_rois, dock_widget, simulate_traces
 from napari_calcium._napari.widgets.raster import SpikeRasterWidget
 from napari_calcium.core.spikes.deconvolution.api import deconvolve
 
@@ -96,3 +96,15 @@ def test_clicking_a_row_selects_the_label(viewer, data, qtbot):
     assert widget.row_at(-0.5) is None and widget.row_at(spikes.n_rois + 0.1) is None
     layer.selected_label = 0  # background: no row outlined
     assert not widget.row_box.isVisible()
+
+
+def test_empty_state_shows_a_message_not_empty_axes(viewer, data, qtbot):
+    """Issue 16, point 8: without spikes the dock showed meaningless axes beside its message."""
+    widget = dock_widget(viewer, "Spike raster")  # as a user opens it
+    layer = viewer.layers["rois"]
+    widget.set_layer(layer)
+    # isHidden: hidden by the dock itself (the test viewer's window is not shown)
+    assert not widget.message.isHidden() and "run 'Deconvolve'" in widget.message.text()
+    assert widget.graphics.isHidden()
+    _store_spikes(layer, data[4])  # Deconvolve stores its result: the raster appears
+    assert not widget.graphics.isHidden() and widget.message.isHidden()

@@ -121,6 +121,9 @@ def test_neuropil_widget_previews_masks_outside_cells(viewer, qtbot, recording):
     assert set(np.unique(preview.data)) - {0} <= set(truth.ids.tolist())
     masks = preview.metadata["napari_calcium"]["neuropil"]
     assert len(masks) == len(truth) and (masks.area >= 200).all()
+    # the status gives the real range of mask sizes (it always said "0–N px")
+    expected = f"{int(masks.area.min())}–{int(masks.area.max())} px each"
+    assert expected in widget.status.value, widget.status.value
 
 
 def test_match_sessions_widget_pairs_shifted_rois(viewer, qtbot, recording):

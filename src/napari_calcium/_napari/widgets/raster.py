@@ -128,8 +128,10 @@ class SpikeRasterWidget(LabelsLayerPicker, QWidget):
                 else f"Layer {self.layer.name!r} has no spikes: run 'Deconvolve' on it first."
             )
             self.message.setVisible(True)
+            self.graphics.setVisible(False)  # no empty axes: the message says what to do
             return
         self.message.setVisible(False)
+        self.graphics.setVisible(True)
         rate = float(spikes.frame_rate_hz) if spikes.frame_rate_hz else None
         n_rois, n_frames = data.shape
         width = n_frames / rate if rate else float(n_frames)

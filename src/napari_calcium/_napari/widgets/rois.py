@@ -270,10 +270,11 @@ class NeuropilWidget(_LayerPickers):
             "opacity": 0.35,
         }
         self._add(preview, kwargs, "labels")
-        sizes = masks.area
+        sizes = np.asarray(masks.area)
+        # (min(initial=0) was always 0: the status said "0–N px" whatever the masks were)
+        low, high = (int(sizes.min()), int(sizes.max())) if sizes.size else (0, 0)
         self.status.value = (
-            f"neuropil for {len(masks)} ROI(s): {int(sizes.min(initial=0))}–"
-            f"{int(sizes.max(initial=0))} px each → {self.last_layers[-1].name}"
+            f"neuropil for {len(masks)} ROI(s): {low}–{high} px each → {self.last_layers[-1].name}"
         )
 
 
