@@ -1,4 +1,5 @@
-"""Seeds and mutators for the reader fuzz test (``tests/io/test_fuzz_readers.py``).
+"""Seeds, mutators and harness for the fuzz tests (``tests/io/test_fuzz_readers.py``,
+``tests/io/test_fuzz_outputs.py``).
 
 Seeds are real files from ``../shared/data`` (PrairieView .xml/.env/.cfg, Bruker .ome.tif frames,
 the first pages of the neurofinder TIFF, suite2p's ops.npy), cut down where a whole file would make
@@ -19,12 +20,15 @@ import contextlib
 import copy
 import io
 import json
+import logging
 import math
 import os
 import pickle
 import re
+import signal
 import struct
 import sys
+import threading
 import types
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -1297,3 +1301,85 @@ def as_layers_ok(layers: Any) -> str | None:
         if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
             return f"contrast_limits=({lo}, {hi})"
     return None
+
+
+# ---------------------------------------------------------------------------------- harness
+# shared by the fuzz tests of the readers and of the outputs
+
+
+class Broken(Exception):
+    """A reader or loader broke the contract (wrong result, changed files, too slow)."""
+
+
+class InputTimeout(
+    BaseException
+):  # not an Exception: ``except Exception`` in a reader can't eat it
+    pass
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Relative path -> (size, mtime_ns) of everything under ``root`` (links not followed)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def attempt(fn, *args, **kwargs):
+    """``("ok", result)``, or ``(our exception's type name, None)``; anything else propagates."""
+    from napari_calcium.errors import NapariCalciumError
+
+    try:
+        return "ok", fn(*args, **kwargs)
+    except NapariCalciumError as exc:
+        if not str(exc).strip():
+            raise Broken(f"{type(exc).__name__} with an empty message") from exc
+        return type(exc).__name__, None
+
+
+@contextlib.contextmanager
+def alarm_clock(per_input_s: float):
+    """A per-input alarm (``arm(seconds)``) where signals are available, else a no-op."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+    def ring(signum, frame):
+        raise InputTimeout(f"no result after {per_input_s} s (hang?)")
+
+    @contextlib.contextmanager
+    def arm(seconds: float):
+        if usable:
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            if usable:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+
+    old = signal.signal(signal.SIGALRM, ring) if usable else None
+    try:
+        yield arm
+    finally:
+        if usable:
+            signal.signal(signal.SIGALRM, old)
+
+
+@contextlib.contextmanager
+def library_logs_kept_local(*names: str):
+    """Log records of these libraries (tifffile, roifile) about damaged files still reach the
+    readers' own handlers (that is how they detect damage), but neither pytest's log capture,
+    which would keep every one of thousands, nor stderr (logging's last resort)."""
+    loggers = [logging.getLogger(name) for name in names]
+    quiet = logging.NullHandler()
+    saved = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.propagate = False
+        logger.addHandler(quiet)
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, saved, strict=True):
+            logger.propagate = old
+            logger.removeHandler(quiet)

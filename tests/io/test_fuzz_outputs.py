@@ -37,13 +37,9 @@ traces     1,500  load_traces: .npz with and without its sidecar, CSV set, spike
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import shutil
-import signal
 import stat
-import threading
 import time
 import traceback
 import warnings
@@ -54,11 +50,18 @@ import fuzz_inputs as fz
 import fuzz_output_inputs as fo
 import numpy as np
 import pytest
-from fuzz_inputs import Case
+from fuzz_inputs import (
+    Broken,
+    Case,
+    InputTimeout,
+    alarm_clock,
+    attempt,
+    library_logs_kept_local,
+    snapshot,
+)
 
 from napari_calcium.core.rois.roiset import RoiSet
 from napari_calcium.core.traces.extraction import TraceSet
-from napari_calcium.errors import NapariCalciumError
 from napari_calcium.io.roi_files import load_rois
 from napari_calcium.io.trace_files import load_traces
 from napari_calcium.pipeline import load_results
@@ -74,14 +77,6 @@ FAMILY_IDS = {family: k for k, family in enumerate(INPUTS)}
 MAX_FAILURES = 10
 
 
-class Broken(Exception):
-    """A loader broke the contract (wrong result, changed files, too slow)."""
-
-
-class InputTimeout(BaseException):  # not an Exception: loaders' ``except Exception`` can't eat it
-    pass
-
-
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory) -> fo.Seeds:
     with warnings.catch_warnings():
@@ -90,71 +85,6 @@ def seeds(tmp_path_factory) -> fo.Seeds:
 
 
 # ---------------------------------------------------------------------------------- harness
-def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Relative path -> (size, mtime_ns) of everything under ``root`` (links not followed)."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-def attempt(fn, *args, **kwargs):
-    """``("ok", result)``, or ``(our exception's type name, None)``; anything else propagates."""
-    try:
-        return "ok", fn(*args, **kwargs)
-    except NapariCalciumError as exc:
-        if not str(exc).strip():
-            raise Broken(f"{type(exc).__name__} with an empty message") from exc
-        return type(exc).__name__, None
-
-
-@contextlib.contextmanager
-def alarm_clock():
-    """A per-input alarm (``arm(seconds)``) where signals are available, else a no-op."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-    def ring(signum, frame):
-        raise InputTimeout(f"no result after {PER_INPUT_S} s (hang?)")
-
-    @contextlib.contextmanager
-    def arm(seconds: float):
-        if usable:
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            if usable:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-
-    old = signal.signal(signal.SIGALRM, ring) if usable else None
-    try:
-        yield arm
-    finally:
-        if usable:
-            signal.signal(signal.SIGALRM, old)
-
-
-@contextlib.contextmanager
-def _library_logs_kept_local():
-    """tifffile's and roifile's log records about damaged files stay out of pytest's log
-    capture (which would keep thousands) and off stderr."""
-    loggers = [logging.getLogger(name) for name in ("tifffile", "roifile")]
-    quiet = logging.NullHandler()
-    saved = [logger.propagate for logger in loggers]
-    for logger in loggers:
-        logger.propagate = False
-        logger.addHandler(quiet)
-    try:
-        yield
-    finally:
-        for logger, old in zip(loggers, saved, strict=True):
-            logger.propagate = old
-            logger.removeHandler(quiet)
-
-
 def _clear(folder: Path) -> None:
     """Remove the files (pipes and links included) under ``folder``, keeping its subfolders:
     an input is written into the same folders as the one before it (removing and making
@@ -208,11 +138,11 @@ def run_family(family: str, tmp_path: Path, seeds: fo.Seeds, build, check) -> Co
     start = time.perf_counter()
     ran = 0
     with (
-        alarm_clock() as arm,
+        alarm_clock(PER_INPUT_S) as arm,
         warnings.catch_warnings(),
         fz.guarded_unpickling(),
         np.errstate(all="ignore"),
-        _library_logs_kept_local(),
+        library_logs_kept_local("tifffile", "roifile"),
     ):
         warnings.simplefilter("ignore")
         for i in indices:

@@ -58,14 +58,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import logging
 import math
 import numbers
 import os
 import shutil
-import signal
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -78,11 +75,18 @@ import numpy as np
 import pytest
 import tifffile
 from bruker_helpers import pv_xml
-from fuzz_inputs import Case
+from fuzz_inputs import (
+    Broken,
+    Case,
+    InputTimeout,
+    alarm_clock,
+    attempt,
+    library_logs_kept_local,
+    snapshot,
+)
 
 from napari_calcium._napari import _reader
 from napari_calcium.core.synthetic.recording import GroundTruth
-from napari_calcium.errors import NapariCalciumError
 from napari_calcium.io import binary, groundtruth, suite2p_binary, tiff
 from napari_calcium.io import open as open_mod
 from napari_calcium.io.bruker import series as bruker
@@ -120,14 +124,6 @@ ENTRY_POINTS = [
     ("get_reader", _reader, "get_reader"),
     ("read_recording", _reader, "read_recording"),
 ]
-
-
-class Broken(Exception):
-    """A reader broke the contract (wrong result, changed files, too slow)."""
-
-
-class InputTimeout(BaseException):  # not an Exception: readers' ``except Exception`` can't eat it
-    pass
 
 
 class Tally:
@@ -189,53 +185,6 @@ def tally(monkeypatch) -> Tally:
 # harness
 
 
-def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Relative path -> (size, mtime_ns) of everything under ``root`` (links not followed)."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-def attempt(fn, *args, **kwargs):
-    """``("ok", result)``, or ``(our exception's type name, None)``; anything else propagates."""
-    try:
-        return "ok", fn(*args, **kwargs)
-    except NapariCalciumError as exc:
-        if not str(exc).strip():
-            raise Broken(f"{type(exc).__name__} with an empty message") from exc
-        return type(exc).__name__, None
-
-
-@contextlib.contextmanager
-def alarm_clock():
-    """A per-input alarm (``arm(seconds)``) where signals are available, else a no-op."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-    def ring(signum, frame):
-        raise InputTimeout(f"no result after {PER_INPUT_S} s (hang?)")
-
-    @contextlib.contextmanager
-    def arm(seconds: float):
-        if usable:
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            if usable:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-
-    old = signal.signal(signal.SIGALRM, ring) if usable else None
-    try:
-        yield arm
-    finally:
-        if usable:
-            signal.signal(signal.SIGALRM, old)
-
-
 # CPython 3.11's _pickle prints (does not raise) this when a damaged pickle's BYTEARRAY8 opcode
 # asks for an absurd size; the MemoryError that follows still reaches the reader, which raises
 # MetadataError. Reproduce: pickle.loads(b"\x80\x05\x96" + (2**62).to_bytes(8, "little") + b"x")
@@ -251,21 +200,6 @@ def _printed_exceptions():
         yield printed
     finally:
         sys.excepthook = old
-
-
-@contextlib.contextmanager
-def _tifffile_log_kept_local():
-    """tifffile's log records still reach the readers' own handlers (that is how they detect
-    damage), but not pytest's log capture, which would keep every one of thousands."""
-    logger = logging.getLogger("tifffile")
-    quiet = logging.NullHandler()  # else logging's last resort prints them to stderr
-    old, logger.propagate = logger.propagate, False
-    logger.addHandler(quiet)
-    try:
-        yield
-    finally:
-        logger.propagate = old
-        logger.removeHandler(quiet)
 
 
 def _describe(family: str, i: int, case: Case | None, exc: BaseException, folder: Path) -> str:
@@ -314,10 +248,10 @@ def run_family(family: str, tmp_path: Path, seeds: fz.Seeds, tally: Tally, build
     ran = known_printed = 0
     with (
         dask.config.set(scheduler="sync"),
-        alarm_clock() as arm,
+        alarm_clock(PER_INPUT_S) as arm,
         warnings.catch_warnings(),
         fz.guarded_unpickling(),
-        _tifffile_log_kept_local(),
+        library_logs_kept_local("tifffile"),
         _printed_exceptions() as printed,
     ):
         warnings.simplefilter("ignore")

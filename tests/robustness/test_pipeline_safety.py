@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pipeline_cases import assert_same_results, write_movie
 
-import napari_calcium as nc
 from napari_calcium.cli import main
 from napari_calcium.errors import ParameterError
-from napari_calcium.io.tiff import write_tiff_stack
 from napari_calcium.pipeline import load_config, load_results, run_pipeline
 from napari_calcium.pipeline import provenance as prov
 from napari_calcium.pipeline.provenance import read_provenance
@@ -31,14 +30,7 @@ USER_FILE = b'{"mine": "do not touch"}\n'
 
 @pytest.fixture(scope="module")
 def movie(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("safety_recording")
-    rec = nc.simulate_recording(n_frames=300, shape=(64, 64), n_neurons=8, seed=4)
-    return write_tiff_stack(
-        folder / "movie.tif",
-        rec.movie,
-        frame_rate_hz=rec.metadata["frame_rate_hz"],
-        pixel_size_um=rec.metadata["pixel_size_um"],
-    )
+    return write_movie(tmp_path_factory.mktemp("safety_recording"))
 
 
 @pytest.fixture(scope="module")
@@ -58,24 +50,6 @@ def _flip_middle_byte(path: Path) -> None:
         fh.seek(size // 2)
         fh.write(bytes([byte[0] ^ 0xFF]))
     assert path.stat().st_size == size
-
-
-def _assert_same_results(folder: Path, clean: Path) -> None:
-    a, b = load_results(folder), load_results(clean)
-    np.testing.assert_array_equal(a.rois.ids, b.rois.ids)
-    for name in ("F", "Fneu", "corrected"):
-        np.testing.assert_array_equal(getattr(a.traces, name), getattr(b.traces, name))
-    np.testing.assert_array_equal(a.dff.dff, b.dff.dff)
-    np.testing.assert_array_equal(a.spikes.s, b.spikes.s)
-    assert len(a.events) == len(b.events)
-    for ea, eb in zip(a.events, b.events, strict=True):
-        np.testing.assert_array_equal(ea, eb)
-    for ext in ("npz", "json"):
-        assert (folder / f"traces.{ext}").is_file()
-    with np.load(folder / "traces.npz") as x, np.load(clean / "traces.npz") as y:
-        assert sorted(x.files) == sorted(y.files)
-        for key in x.files:
-            np.testing.assert_array_equal(x[key], y[key])
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,7 +178,7 @@ def test_resume_recomputes_a_step_whose_output_was_damaged(clean_run, movie, tmp
     assert [s for s in ALL_STEPS if status[s] == "ran"] == [
         "extract", "dff", "deconvolve", "events", "export",
     ]  # fmt: skip
-    _assert_same_results(out, clean_run.out_dir)
+    assert_same_results(out, clean_run.out_dir)
     assert read_provenance(out)["steps"]["extract"]["status"] == "ran"
     # and now it is trusted again: everything skipped
     again = _statuses(run_pipeline(movie, out))
@@ -234,7 +208,7 @@ def test_damaged_final_export_is_rewritten(clean_run, movie, tmp_path):
         run = run_pipeline(movie, out)
     status = _statuses(run)
     assert [s for s in ALL_STEPS if status[s] == "ran"] == ["export"]
-    _assert_same_results(out, clean_run.out_dir)
+    assert_same_results(out, clean_run.out_dir)
 
 
 def test_damaged_early_output_recomputes_every_later_step(clean_run, movie, tmp_path):
@@ -248,7 +222,7 @@ def test_damaged_early_output_recomputes_every_later_step(clean_run, movie, tmp_
     assert [s for s in ALL_STEPS if status[s] == "ran"] == [
         "rois", "extract", "dff", "deconvolve", "events", "export",
     ]  # fmt: skip
-    _assert_same_results(out, clean_run.out_dir)
+    assert_same_results(out, clean_run.out_dir)
 
 
 def test_missing_output_recomputes_the_step_and_the_steps_after_it(clean_run, movie, tmp_path):
@@ -259,7 +233,7 @@ def test_missing_output_recomputes_the_step_and_the_steps_after_it(clean_run, mo
         run = run_pipeline(movie, out)
     status = _statuses(run)
     assert [s for s in ALL_STEPS if status[s] == "ran"] == ["dff", "deconvolve", "events", "export"]
-    _assert_same_results(out, clean_run.out_dir)
+    assert_same_results(out, clean_run.out_dir)
 
 
 def test_outputs_record_size_mtime_and_checksum(clean_run):
