@@ -37,7 +37,8 @@ def test_builtin_bases():
     assert issubclass(errors.ShapeError, ValueError)
     assert issubclass(errors.OutputExistsError, FileExistsError)
     assert issubclass(errors.BackendError, RuntimeError)
-    warning_types = {"DegenerateTraceWarning"}  # warnings, not errors: flagged data, not refused
+    # warnings, not errors: flagged data, not refused
+    warning_types = {"DegenerateTraceWarning", "DetectionWarning"}
     for name in errors.__all__:
         if name in warning_types:
             assert issubclass(getattr(errors, name), UserWarning)

@@ -13,6 +13,7 @@ import os
 __all__ = [
     "BackendError",
     "DegenerateTraceWarning",
+    "DetectionWarning",
     "MetadataError",
     "NapariCalciumError",
     "OperationCancelled",
@@ -102,3 +103,18 @@ class DegenerateTraceWarning(UserWarning):
     rows (ROI indices) and the reason. Turn it into an error with
     ``warnings.simplefilter("error", napari_calcium.errors.DegenerateTraceWarning)``.
     """
+
+
+class DetectionWarning(UserWarning):
+    """A recording is too short or too noisy for activity-based ROI detection.
+
+    Warned by :func:`~napari_calcium.detect_rois` with the numbers that triggered it (frames,
+    independent samples, duration, the noise of a soma-sized trace in ΔF/F and the smallest
+    event that can be told from noise); ``warning.check`` holds them
+    (:class:`~napari_calcium.core.rois.detection.evidence.RecordingCheck`, ``.as_dict()`` for a
+    result's parameters). The ROIs returned then rest mostly on the mean image (anatomy).
+    """
+
+    def __init__(self, message: str, check: object = None) -> None:
+        super().__init__(message)
+        self.check = check

@@ -108,7 +108,7 @@ _FUNCTIONS = {
     "extract": [nc.extract_traces],
     "dff": [nc.compute_dff],
     "deconvolve": [nc.deconvolve],
-    "events": [nc.identify_events],
+    "events": [nc.detect_events, nc.identify_events],
     "export": [nc.save_traces],
 }
 

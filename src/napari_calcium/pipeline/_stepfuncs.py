@@ -29,6 +29,7 @@ MOTION_SHIFTS = "motion.npz"
 FILTERED_MOVIE = "filtered.bin"
 SUMMARY = "summary_images.npz"
 ROIS = "rois.npz"
+ROIS_CHECK = "steps/rois_check.json"  # detection's DetectionWarning, with its numbers
 EXTRACT = "steps/extract.npz"
 DFF = "steps/dff.npz"
 DECONVOLVE = "steps/deconvolve.npz"
@@ -251,13 +252,28 @@ def step_rois(ctx: Context, source: str | None) -> list[Path]:
     if cfg.method == "file":
         rois = load_rois(cfg.path, shape=tuple(movie.shape[-2:]), allow_pickle=cfg.allow_pickle)
     else:
+        import warnings
+
         from ..core.rois.detection.detect import detect_rois
+        from ..errors import DetectionWarning
 
         kwargs = ctx.params("rois", ("method", "path", "allow_pickle"))
-        rois = detect_rois(
-            movie, frame_rate_hz=ctx.frame_rate_hz, pixel_size_um=ctx.pixel_size_um,
-            **kwargs, **ctx.hooks,
-        )  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DetectionWarning)
+            rois = detect_rois(
+                movie, frame_rate_hz=ctx.frame_rate_hz, pixel_size_um=ctx.pixel_size_um,
+                **kwargs, **ctx.hooks,
+            )  # fmt: skip
+        for w in caught:  # shown again, so the CLI and the user's own filters still see them
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        found = [w.message for w in caught if issubclass(w.category, DetectionWarning)]
+        check = {
+            "warnings": [str(m) for m in found],
+            "checks": [m.check.as_dict() for m in found if getattr(m, "check", None) is not None],
+        }
+        saved = save_rois(rois, ctx.out_dir / ROIS, format="npz", overwrite=True)
+        (ctx.out_dir / ROIS_CHECK).parent.mkdir(parents=True, exist_ok=True)
+        return [saved, _save_json(ctx.out_dir / ROIS_CHECK, check)]
     return [save_rois(rois, ctx.out_dir / ROIS, format="npz", overwrite=True)]
 
 
@@ -285,12 +301,16 @@ def step_extract(ctx: Context, source: str | None) -> list[Path]:
 
 
 def step_dff(ctx: Context, source: str | None) -> list[Path]:
-    """dF/F of the neuropil-corrected traces."""
+    """dF/F of the neuropil-corrected traces, with the raw F for the denominator rule and flags.
+
+    Given the TraceSet, :func:`~napari_calcium.compute_dff` divides by ``max(F0c, 0.1 F0raw)``
+    and flags the neuropil-dominated ROIs (their rows are kept in the saved dF/F parameters).
+    """
     from ..core.traces.dff import compute_dff
     from ..io.trace_files import load_traces
 
     traces = load_traces(ctx.out_dir / EXTRACT)[0]
-    dff = compute_dff(traces.corrected, frame_rate_hz=ctx.frame_rate_hz, **ctx.params("dff"))
+    dff = compute_dff(traces, frame_rate_hz=ctx.frame_rate_hz, **ctx.params("dff"))
     return _save_traces(ctx, DFF, traces, dff=dff)
 
 
@@ -307,19 +327,44 @@ def step_deconvolve(ctx: Context, source: str | None) -> list[Path]:
     return _save_traces(ctx, DECONVOLVE, traces, dff=dff, spikes=spikes, spikes_input=what)
 
 
+#: [events] keys each method does not take
+_EVENTS_ONLY = {
+    "noise": ("threshold_sd", "force_nonneg"),
+    "calscipy": ("false_rate_hz", "threshold_sigma", "activity_window_s"),
+}
+
+
 def step_events(ctx: Context, source: str | None) -> list[Path]:
-    """Calcium events per ROI from dF/F (frame indices), saved as ``events.npz``."""
+    """Calcium events per ROI from dF/F (frame indices), saved as ``events.npz``.
+
+    ``method = "noise"`` (default): :func:`~napari_calcium.core.spikes.event_detection.
+    detect_events`, whose amplitude, SNR and score per event (``amplitude``, ``snr``,
+    ``score``, aligned with ``frames``) and noise σ and threshold per ROI (``noise_sd``,
+    ``threshold_sigma``) are saved too; ``"calscipy"``: ``identify_events``.
+    """
+    from ..core.spikes.event_detection import detect_events
     from ..core.spikes.events import identify_events
     from ..io.trace_files import load_traces
 
     traces, dff, _ = load_traces(ctx.out_dir / DFF)
-    kwargs = ctx.params("events", ("enabled",))
-    events = identify_events(dff.dff, frame_rate_hz=ctx.frame_rate_hz, **kwargs)
+    method = ctx.config.events.method
+    kwargs = ctx.params("events", ("enabled", "method", *_EVENTS_ONLY[method]))
+    detect = detect_events if method == "noise" else identify_events
+    events = detect(dff.dff, frame_rate_hz=ctx.frame_rate_hz, **kwargs)
     counts = np.array([len(e) for e in events], dtype=np.int64)
     frames = np.concatenate([np.asarray(e, dtype=np.int64) for e in events] or [np.zeros(0, int)])
+    extra: dict[str, np.ndarray] = {}
+    if method == "noise":
+        cat = lambda rows: np.concatenate([np.zeros(0), *rows])  # noqa: E731
+        extra = {
+            "amplitude": cat(events.amplitude), "snr": cat(events.snr),
+            "score": cat(events.score), "noise_sd": events.noise_sd,
+            "threshold_sigma": events.threshold_sigma,
+        }  # fmt: skip
     path = save_npz(
         ctx.out_dir / EVENTS, ids=traces.ids, counts=counts, frames=frames,
-        frame_rate_hz=np.float64(ctx.frame_rate_hz), parameters=json.dumps(jsonable(kwargs)),
+        frame_rate_hz=np.float64(ctx.frame_rate_hz),
+        parameters=json.dumps(jsonable({"method": method, **kwargs})), **extra,
     )  # fmt: skip
     return [path]
 

@@ -167,6 +167,8 @@ class DffConfig:
     fast: bool = False
     cutoff_hz: float = _positive(1.0, most=1e6, what="Hz")
     offset: float = 0.0
+    denominator: str = _choice("floored", "corrected", "raw", default="floored")
+    min_baseline_fraction: float = _positive(0.1, allow_zero=True, most=1.0)
 
 
 @dataclass(frozen=True)
@@ -188,12 +190,23 @@ class DeconvolveConfig:
 
 @dataclass(frozen=True)
 class EventsConfig:
-    """``[events]``: :func:`napari_calcium.identify_events` on dF/F."""
+    """``[events]`` on dF/F: :func:`napari_calcium.detect_events` (``method = "noise"``, the
+    threshold an expected false-event rate of a noise model) or CalSciPy's
+    :func:`napari_calcium.identify_events` (``method = "calscipy"``).
+
+    ``smooth_s`` and ``timeout_s`` go to both; ``false_rate_hz``, ``threshold_sigma`` and
+    ``activity_window_s`` only to ``detect_events``; ``threshold_sd`` and ``force_nonneg`` only to
+    ``identify_events`` (CalSciPy's own smoothing is 0.1 s: set it for CalSciPy's results).
+    """
 
     enabled: bool = True
-    smooth_s: float | None = _positive(0.1, most=3600, what="s")
-    threshold_sd: float = _positive(0.5, allow_zero=True)
+    method: str = _choice("noise", "calscipy", default="noise")
+    smooth_s: float | None = _positive(0.075, most=3600, what="s")
+    false_rate_hz: float = _positive(0.005, most=1e6, what="Hz")
+    threshold_sigma: float | None = _positive(None, allow_zero=True, most=1000, what="σ")
     timeout_s: float = _positive(0.5, allow_zero=True, most=86_400, what="s (a day)")
+    activity_window_s: float = _positive(3.0, allow_zero=True, most=86_400, what="s (a day)")
+    threshold_sd: float = _positive(0.5, allow_zero=True)
     force_nonneg: bool = True
 
 

@@ -202,9 +202,21 @@ def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str,
     n_frames, rate = int(info["shape"][0]), float(info["frame_rate_hz"])
     duration = n_frames / rate
     n_rois = load_rois(ctx.out_dir / sf.ROIS).n_rois
-    n_events = rate_hz = n_flagged = None
-    if (ctx.out_dir / sf.DFF).is_file():  # ROIs whose dF/F baseline is not positive: NaN, flagged
-        n_flagged = int(np.count_nonzero(~load_traces(ctx.out_dir / sf.DFF)[1].baseline_ok))
+    n_events = rate_hz = n_flagged = n_nan = n_dominated = None
+    if (ctx.out_dir / sf.DFF).is_file():  # the dF/F quality flags (issue 17)
+        dff = load_traces(ctx.out_dir / sf.DFF)[1]
+        n_nan = int(np.count_nonzero(~dff.baseline_ok))  # denominator not positive: NaN
+        dominated = dff.neuropil_dominated  # None: dF/F without the raw F, unknown
+        n_dominated = None if dominated is None else int(np.count_nonzero(dominated))
+        n_flagged = int(np.count_nonzero(dff.flagged))
+    detection_warnings: list[str] = []
+    check = ctx.out_dir / sf.ROIS_CHECK
+    if ctx.config.rois.method != "file" and check.is_file():
+        from ..io._serial import read_json
+
+        data = read_json(check, "detection check")
+        if isinstance(data, dict):
+            detection_warnings = [str(w) for w in data.get("warnings", [])]
     if ran_events:
         n_events = int(sum(len(e) for e in sf.load_events(ctx.out_dir / sf.EVENTS)))
         rate_hz = n_events / n_rois / duration if n_rois else 0.0
@@ -216,6 +228,13 @@ def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str,
         "n_events": n_events,
         "mean_event_rate_hz": rate_hz,
         "n_rois_flagged": n_flagged,
+        "n_rois_dff_nan": n_nan,
+        "n_rois_neuropil_dominated": n_dominated,
+        "dff_denominator": None if n_flagged is None else dff.parameters.get("denominator"),
+        "min_baseline_fraction": None
+        if n_flagged is None
+        else dff.parameters.get("min_baseline_fraction"),
+        "detection_warnings": detection_warnings,
         "movie": str(ctx.input_path if source is None else ctx.out_dir / source),
     }
 

@@ -13,6 +13,7 @@ from napari_calcium.core.spikes.events import (
     event_onset_intensities,
     generate_raster,
     identify_events,
+    identify_events_calscipy,
     inter_event_intervals,
     normalize_firing_rates,
     scale_waveforms,
@@ -97,6 +98,57 @@ def test_identify_events_bad_input():
         identify_events(np.zeros((2, 3, 4)), frame_rate_hz=FS)
     with pytest.raises(ParameterError, match="NaN"):
         identify_events(np.array([0.0, np.nan, 1.0]), frame_rate_hz=FS)
+
+
+def _identify_events_reference(x, fs, smooth_s=0.1, threshold_sd=0.5, timeout_s=0.5):
+    """A frozen copy of the CalSciPy rule as ``identify_events`` implemented it before issue 17
+    (numpy/scipy only): its results must not change now that ``detect_events`` is the default."""
+    import scipy.ndimage
+    import scipy.signal
+
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    d = np.zeros_like(x)
+    d[:, 1:] = (x[:, 1:] - x[:, :-1]) * fs
+    if smooth_s:
+        d = scipy.ndimage.gaussian_filter1d(d, smooth_s * fs, axis=-1, mode="nearest")
+    d = np.clip(d, 0, None)
+    sd = d.std(axis=1)
+    out = []
+    for i in range(x.shape[0]):
+        if not sd[i] > 0:
+            out.append(np.zeros(0, np.intp))
+            continue
+        peaks, _ = scipy.signal.find_peaks(
+            d[i], height=threshold_sd * sd[i], distance=max(1, round(timeout_s * fs))
+        )
+        out.append(peaks)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("fs", "kwargs"),
+    [
+        (30.0, {}),
+        (7.0, {}),
+        (100.0, {"smooth_s": 0.2, "threshold_sd": 1.5, "timeout_s": 0.3}),
+        (30.0, {"smooth_s": None, "threshold_sd": 2.0}),
+    ],
+)
+def test_calscipy_rule_keeps_its_results(fs, kwargs):
+    # pure noise plus transients: every frame of the old output must come back
+    rng = np.random.default_rng(21)
+    x = rng.normal(scale=0.05, size=(5, 4000))
+    for i in range(4):
+        for k in rng.choice(np.arange(50, 3950), 10, replace=False):
+            x[i, k:] += rng.uniform(0.2, 1.0) * np.exp(-np.arange(4000 - k) / (0.8 * fs))
+    ref = _identify_events_reference(x, fs, **{"smooth_s": 0.1, **kwargs})
+    for fn in (identify_events, identify_events_calscipy):
+        got = fn(x, frame_rate_hz=fs, **kwargs)
+        assert len(got) == 5
+        for a, b in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(a, b)
+    # the known weakness kept under its own name: ~1 event/s of pure noise (row 4)
+    assert len(identify_events_calscipy(x[4], frame_rate_hz=30.0)[0]) / (4000 / 30.0) > 0.5
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,8 +6,11 @@ Modules
   FISTA), kernels, kinetics, noise, calibrated activity and evaluation against ground truth;
 * :mod:`.indicators` — calcium-indicator presets and the double-exponential response to one
   action potential: ``INDICATORS``;
+* :mod:`.event_detection` — event onsets above a noise model with a set false-event rate:
+  ``detect_events`` (the default of the pipeline and the Events widget), ``EventList``;
 * :mod:`.events` — event onsets, firing rates, waveforms and rasters (CalSciPy):
-  ``identify_events``, ``event_counts``, ``calc_firing_rates``, ``generate_raster`` ...;
+  ``identify_events`` (CalSciPy's rule, also ``identify_events_calscipy``), ``event_counts``,
+  ``calc_firing_rates``, ``generate_raster`` ...;
 * :mod:`.spectral` — derivative events, instantaneous phase, multitaper spectrogram (ACE-neuro):
   ``derivative_events``, ``hilbert_phase``, ``multitaper_spectrogram``, ``Spectrogram``.
 

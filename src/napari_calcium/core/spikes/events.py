@@ -11,6 +11,13 @@ Times are in seconds and rates in Hz; frame indices are 0-based.
 
 CalSciPy 0.3 names (``get_event_onset_intensities``, ``get_inter_event_intervals``,
 ``get_num_events``, ``calculate_firing_rates``, ``calculate_mean_firing_rates``) are aliases.
+
+:func:`identify_events` is CalSciPy's rule (threshold relative to each trace's own derivative
+spread; also named ``identify_events_calscipy``): on pure noise it finds about one event per second
+whatever the noise level. For events that mean activity use
+:func:`~napari_calcium.core.spikes.event_detection.detect_events` (threshold from a noise model,
+as an expected false-event rate), whose :class:`~.event_detection.EventList` result every function
+here accepts.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ __all__ = [
     "get_inter_event_intervals",
     "get_num_events",
     "identify_events",
+    "identify_events_calscipy",
     "inter_event_intervals",
     "normalize_firing_rates",
     "scale_waveforms",
@@ -144,6 +152,36 @@ def _rates_array(x: Any) -> Any:
     return x
 
 
+def _skip_flagged_rows(work: Any, who: str, *, stacklevel: int) -> tuple[Any, np.ndarray]:
+    """Rows NaN throughout zeroed and flagged (with a warning); NaN/inf elsewhere refused.
+
+    Returns `work` (NaN rows replaced by zeros) and a boolean ``(n_rois,)`` host array of the
+    flagged rows. `stacklevel` is what the public function would give ``warnings.warn`` (2: its
+    caller).
+    """
+    xp = array_module(work)
+    flagged = np.zeros(int(work.shape[0]), dtype=bool)
+    finite = xp.isfinite(work)
+    if bool(xp.all(finite)):
+        return work, flagged
+    nan_rows = xp.all(xp.isnan(work), axis=-1)
+    if not bool(xp.all(finite | nan_rows[:, None])):
+        raise ParameterError(
+            "traces contain NaN or infinite values in some frames; interpolate or drop them "
+            "(rows that are NaN throughout, as compute_dff flags them, are skipped)"
+        )
+    flagged = to_host(nan_rows).astype(bool)
+    rows = np.flatnonzero(flagged)
+    warnings.warn(
+        f"{who}: rows {_rows_text(rows)} are NaN throughout (flagged, e.g. by "
+        "compute_dff where the baseline is not positive) and were skipped; their empty event "
+        "lists mean 'no data', not 'no activity'",
+        DegenerateTraceWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return xp.where(nan_rows[:, None], xp.zeros((), dtype=work.dtype), work), flagged
+
+
 def _check_roi_count(events: list, n_rois: int, name: str = "event_frames") -> None:
     if len(events) != n_rois:
         raise ShapeError(f"{name} lists {len(events)} ROIs but the traces have {n_rois}")
@@ -162,6 +200,12 @@ def identify_events(
     force_nonneg: bool = True,
 ) -> list[np.ndarray]:
     """Event onsets of each ROI from the smoothed, non-negative first derivative (CalSciPy).
+
+    The threshold is relative to each trace's own derivative: pure noise gives about one event
+    per second (7-100 Hz, any noise level) and quiet ROIs get as many events as active ones. Use
+    :func:`~napari_calcium.core.spikes.event_detection.detect_events` for a threshold set by a
+    noise model; this function keeps CalSciPy's results (also named
+    ``identify_events_calscipy``).
 
     Parameters
     ----------
@@ -229,27 +273,8 @@ def identify_events(
     sigma_s = 0.0 if smooth_s is None else _positive(smooth_s, "smooth_s", allow_zero=True)
     thr_sd = _positive(threshold_sd, "threshold_sd", allow_zero=True)
     distance = max(1, round(_positive(timeout_s, "timeout_s", allow_zero=True) * fs))
-    work = _traces_2d(traces)
+    work, flagged = _skip_flagged_rows(_traces_2d(traces), "identify_events", stacklevel=2)
     xp = array_module(work)
-    flagged = np.zeros(int(work.shape[0]), dtype=bool)
-    finite = xp.isfinite(work)
-    if not bool(xp.all(finite)):
-        nan_rows = xp.all(xp.isnan(work), axis=-1)
-        if not bool(xp.all(finite | nan_rows[:, None])):
-            raise ParameterError(
-                "traces contain NaN or infinite values in some frames; interpolate or drop them "
-                "(rows that are NaN throughout, as compute_dff flags them, are skipped)"
-            )
-        flagged = to_host(nan_rows).astype(bool)
-        rows = np.flatnonzero(flagged)
-        warnings.warn(
-            f"identify_events: rows {_rows_text(rows)} are NaN throughout (flagged, e.g. by "
-            "compute_dff where the baseline is not positive) and were skipped; their empty event "
-            "lists mean 'no data', not 'no activity'",
-            DegenerateTraceWarning,
-            stacklevel=2,
-        )
-        work = xp.where(nan_rows[:, None], xp.zeros((), dtype=work.dtype), work)
     n_rois, n_frames = int(work.shape[0]), int(work.shape[1])
     deriv = xp.zeros(work.shape, dtype=work.dtype)
     if n_frames > 1:
@@ -594,6 +619,10 @@ def generate_raster(events: Any, n_frames: int | None = None, *, dtype: Any = bo
         raster[i, e] = 1
     return raster
 
+
+# CalSciPy's event rule under its own name (``identify_events`` may later become the noise-model
+# detector; this name keeps CalSciPy's results).
+identify_events_calscipy = identify_events
 
 # CalSciPy 0.3 names.
 get_event_onset_intensities = event_onset_intensities

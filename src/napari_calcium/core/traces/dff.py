@@ -18,14 +18,53 @@
 
 ``dff = (F − F0) / F0`` for all but ``"dff_sqrt"``.
 
-Degenerate rows are flagged, never left as silent NaN or ±inf: a row whose F0 is not positive and
-finite in every frame (an all-zero trace, a ROI whose neuropil is brighter than its soma after
-``F − r·Fneu``) gets ``DffResult.baseline_ok = False``, all-NaN dF/F (dividing by F0 ≤ 0 would
-give ±inf, sign-flipped transients or values of several hundred) and one
-:class:`DegenerateTraceWarning` naming the rows and why (:meth:`DffResult.baseline_problems`).
-The functions that read dF/F (:func:`snr`, :func:`standardized_noise`,
-:func:`~napari_calcium.core.spikes.events.identify_events`) pass such all-NaN rows through as NaN
-or no events; a row with only some NaN frames is still an error.
+Neuropil-dominated ROIs (issue 17)
+----------------------------------
+Given neuropil-corrected traces ``Fc = F − r·Fneu`` *and* the raw ``F`` they came from
+(``raw=``, or a :class:`~napari_calcium.core.traces.extraction.TraceSet` passed as `traces`), the
+chosen method estimates two baselines, ``F0c`` of ``Fc`` and ``F0raw`` of ``F``, and the
+``denominator`` rule sets what the corrected change ``Fc − F0c`` is divided by:
+
+==========================  ==============================================================
+``"floored"`` (default)     ``max(F0c, f · F0raw)`` with ``f`` = ``min_baseline_fraction``
+                            (default 0.1): the corrected baseline, but never less than a
+                            fraction ``f`` of the ROI's raw baseline
+``"corrected"``             ``F0c``: the rule before issue 17 (what suite2p users compute from
+                            ``F − 0.7·Fneu``; suite2p itself only subtracts the baseline)
+``"raw"``                   ``F0raw``: FISSA's ``calc_deltaf(use_raw_f0=True)`` and, in effect,
+                            CaImAn's ``detrend_df_f`` (its F0 adds the background's baseline)
+==========================  ==============================================================
+
+A ROI is **neuropil-dominated** (``DffResult.neuropil_dominated``) when ``F0c ≤ f · F0raw`` in at
+least one frame where ``F0raw > 0``: the neuropil subtraction took at least ``1 − f`` of its
+baseline away. Every ROI whose corrected baseline is non-positive somewhere is flagged, and the
+flagged ROIs are exactly those whose dF/F ``"floored"`` changes: for all others it is
+``"corrected"``, number for number. ``DffResult.baseline_fraction`` is ``min_t F0c / F0raw``.
+
+Why ``"floored"``: where the neuropil annulus is brighter than the soma's own resting light (on a
+real neurofinder movie F ≈ 200 and Fneu ≈ 292, so F0c ≈ −7 at r = 0.7), ``F0c`` is a small
+difference of two large numbers and dF/F over it reaches 45–689 or flips sign. A non-positive
+``F0c`` proves that ``r·Fneu`` over-estimates that ROI's contamination, so no value near it can be
+trusted. The raw baseline is always positive, but dividing every ROI by it under-reports the
+cell's ΔF/F by ``F0c / F0raw`` (0.5 at default synthetic settings, 0.25 on the neurofinder crop):
+on synthetic truth its median amplitude error is 4–10 times that of ``"corrected"``. The floor
+keeps the more accurate corrected baseline wherever it is a sizeable part of the raw one and
+bounds ``|dff| ≤ |Fc − F0c| / (f · F0raw)`` elsewhere. Bounding ``r`` per ROI instead (so that F0c
+keeps a share of F0raw) also changes ROIs that are not flagged and, where ``r`` was right, cost
+correlation with the truth (median 0.86 → 0.77 at a bright neuropil); an over-estimated ``r`` is
+better fitted (``neuropil_coefficient="estimate"``). ``f = 0.1`` was chosen on synthetic
+recordings only (``benchmarks/bench_dff_rule.py``: the smallest mean amplitude error over a
+sweep of neuropil brightness and coefficient mismatch) and is reported, not tuned, on the real
+neurofinder crop and the CASCADE ground truth (``docs/benchmarks.md``, ``docs/traces.md``).
+
+Degenerate rows are flagged, never left as silent NaN or ±inf: a row whose denominator is not
+positive and finite in every frame (an all-zero trace; with ``"corrected"``, a ROI whose
+neuropil is brighter than its soma after ``F − r·Fneu``) gets ``DffResult.baseline_ok = False``,
+all-NaN dF/F (dividing by F0 ≤ 0 would give ±inf, sign-flipped transients or values of several
+hundred) and one :class:`DegenerateTraceWarning` naming the rows and why
+(:meth:`DffResult.baseline_problems`). The functions that read dF/F (:func:`snr`,
+:func:`standardized_noise`, :func:`~napari_calcium.core.spikes.events.identify_events`) pass such
+all-NaN rows through as NaN or no events; a row with only some NaN frames is still an error.
 
 Why ``"robust"`` is the default: on drifting synthetic traces
 (:func:`~napari_calcium.core.synthetic.traces.simulate_drifting_traces`, 100 ROIs × 10 min at
@@ -33,6 +72,15 @@ Why ``"robust"`` is the default: on drifting synthetic traces
 F0`` is 1.3 % for ``"robust"``, 2.3 % for maximin, 6.0 % for the running 8th percentile, 13 % for
 CalSciPy's constant and the constant percentile: a low percentile sits about ``1.3 σ`` below the
 baseline under noise, which ``"robust"`` corrects.
+
+References
+----------
+.. [1] Pachitariu M. et al. (2017) Suite2p: beyond 10,000 neurons with standard two-photon
+   microscopy. bioRxiv 061507 (``F − 0.7·Fneu``; ``dcnv.preprocess`` subtracts the baseline).
+.. [2] Giovannucci A. et al. (2019) CaImAn: an open source tool for scalable calcium imaging data
+   analysis. eLife 8:e38173 (``detrend_df_f``: ``(F − Fd) / (Fd + B0)``, B0 the background's).
+.. [3] Keemink S. W. et al. (2018) FISSA: a neuropil decontamination toolbox for calcium imaging
+   signals. Sci. Rep. 8:3493 (``calc_deltaf``: the separated signal over the raw ROI's f0).
 """
 
 from __future__ import annotations
@@ -49,6 +97,8 @@ from .._backend import array_module, to_host
 from . import baseline as _b
 
 __all__ = [
+    "DEFAULT_MIN_BASELINE_FRACTION",
+    "DFF_DENOMINATORS",
     "DFF_METHODS",
     "DegenerateTraceWarning",
     "DffResult",
@@ -60,6 +110,14 @@ __all__ = [
 #: Accepted ``method`` names of :func:`compute_dff`, default first.
 DFF_METHODS = ("robust", "calscipy", "sliding_percentile", "maximin", "percentile", "dff_sqrt")
 
+#: Accepted ``denominator`` rules of :func:`compute_dff` (used when the raw F is known), default
+#: first.
+DFF_DENOMINATORS = ("floored", "corrected", "raw")
+
+#: Default ``min_baseline_fraction`` ``f`` of :func:`compute_dff`: chosen on synthetic recordings
+#: (``benchmarks/bench_dff_rule.py``), never on the real data it is reported on.
+DEFAULT_MIN_BASELINE_FRACTION = 0.1
+
 _DEFAULT_WINDOW_S = {"robust": 30.0, "sliding_percentile": 20.0, "maximin": 60.0, "dff_sqrt": 5.0}
 _DEFAULT_PERCENTILE = {
     "robust": 10.0,
@@ -68,6 +126,9 @@ _DEFAULT_PERCENTILE = {
     "percentile": 8.0,
     "dff_sqrt": 8.0,
 }
+
+#: ``parameters`` key listing the neuropil-dominated rows (kept through a save and load)
+_DOMINATED_KEY = "neuropil_dominated_rows"
 
 
 def _rows_text(rows: Any, limit: int = 20) -> str:
@@ -84,16 +145,31 @@ class DffResult:
     Attributes
     ----------
     dff : array, (n_rois, n_frames)
-        ΔF/F (or ΔF/√F for ``"dff_sqrt"``), dimensionless fraction (not %). NaN throughout for
-        the rows whose ``baseline_ok`` is False.
+        ΔF/F (or ΔF/√F for ``"dff_sqrt"``), dimensionless fraction (not %):
+        ``(traces − baseline) / denominator``. NaN throughout for the rows whose ``baseline_ok``
+        is False.
     baseline : array, (n_rois, n_frames)
-        F0 used, offset included, in the traces' units.
+        F0 subtracted from the traces (``F0c`` of the corrected traces), offset included, in the
+        traces' units.
     method : str
     parameters : dict
-        Every parameter that determined the result (windows, percentile, offset, ...).
+        Every parameter that determined the result (windows, percentile, offset, denominator
+        rule, ``min_baseline_fraction``, ...), and ``"neuropil_dominated_rows"``: the rows
+        flagged neuropil-dominated (so the flags survive a save and load).
     baseline_ok : array of bool, (n_rois,), optional
-        True where F0 is finite and > 0 in every frame, so dF/F is defined. Derived from
-        `baseline` when not given (as when a saved result is loaded).
+        True where the denominator is finite and > 0 in every frame, so dF/F is defined. Derived
+        from `dff` (rows not NaN throughout) when not given, as when a saved result is loaded.
+    neuropil_dominated : array of bool, (n_rois,), or None
+        True where the corrected baseline ``F0c`` is ``≤ min_baseline_fraction · F0raw`` in at
+        least one frame where ``F0raw > 0`` (so also wherever ``F0c ≤ 0``). None when the raw F
+        was not given (unknown). Rebuilt from ``parameters`` when a saved result is loaded.
+    baseline_fraction : array of float, (n_rois,), or None
+        ``min_t F0c / F0raw``, the smallest share of the raw baseline left after the neuropil
+        subtraction (NaN where ``F0raw ≤ 0`` in some frame); None without the raw F or after a
+        load.
+    raw_baseline : array, (n_rois, n_frames), or None
+        ``F0raw``: the same method's baseline of the raw F, offset included (movie units); None
+        without the raw F or after a load.
     """
 
     dff: Any
@@ -101,10 +177,49 @@ class DffResult:
     method: str
     parameters: dict = field(default_factory=dict)
     baseline_ok: Any = None
+    neuropil_dominated: Any = None
+    baseline_fraction: Any = None
+    raw_baseline: Any = None
 
     def __post_init__(self) -> None:
-        if self.baseline_ok is None and self.baseline is not None:
-            object.__setattr__(self, "baseline_ok", _baseline_ok(self.baseline))
+        if self.baseline_ok is None:
+            if self.dff is not None:
+                object.__setattr__(self, "baseline_ok", _defined_rows(self.dff))
+            elif self.baseline is not None:
+                object.__setattr__(self, "baseline_ok", _baseline_ok(self.baseline))
+        rows = (self.parameters or {}).get(_DOMINATED_KEY)
+        if self.neuropil_dominated is None and rows is not None and self.dff is not None:
+            n = 1 if self.dff.ndim == 1 else int(self.dff.shape[0])
+            flags = np.zeros(n, dtype=bool)
+            flags[[int(r) for r in rows if 0 <= int(r) < n]] = True
+            object.__setattr__(self, "neuropil_dominated", flags)
+
+    @property
+    def denominator(self) -> Any:
+        """What the corrected change was divided by (before ``√`` for ``"dff_sqrt"``).
+
+        ``baseline`` for ``"corrected"`` or without the raw F, ``raw_baseline`` for ``"raw"``,
+        ``max(baseline, f · raw_baseline)`` for ``"floored"``; array (n_rois, n_frames), or None
+        after a load (the raw baseline is not saved).
+        """
+        rule = self.parameters.get("denominator")
+        if rule in (None, "corrected"):
+            return self.baseline
+        if self.raw_baseline is None:
+            return None
+        if rule == "raw":
+            return self.raw_baseline
+        xp = array_module(self.baseline)
+        f = float(self.parameters["min_baseline_fraction"])
+        return xp.maximum(self.baseline, f * self.raw_baseline)
+
+    @property
+    def flagged(self) -> Any:
+        """ROIs with any quality flag: ``~baseline_ok | neuropil_dominated``, (n_rois,) bool."""
+        bad = ~np.asarray(to_host(self.baseline_ok), dtype=bool)
+        if self.neuropil_dominated is not None:
+            bad = bad | np.asarray(to_host(self.neuropil_dominated), dtype=bool)
+        return bad
 
     def baseline_problems(self) -> list[str]:
         """Why each row is flagged: ``""`` where ``baseline_ok``, else a short reason.
@@ -115,7 +230,44 @@ class DffResult:
             e.g. ``"F0 = 0 in every frame (an all-zero or empty trace?)"`` or ``"F0 <= 0 in 120
             of 600 frames (min -7.3): neuropil brighter than the cell? ..."``.
         """
-        return _baseline_problems(self.baseline, self.baseline_ok)
+        denominator = self.denominator
+        return _baseline_problems(
+            self.baseline if denominator is None else denominator, self.baseline_ok
+        )
+
+    def flag_reasons(self) -> list[str]:
+        """Every flag of each row in words: ``""`` for an unflagged row.
+
+        Returns
+        -------
+        list of str, one per ROI
+            :meth:`baseline_problems` for rows whose dF/F is NaN; for neuropil-dominated rows
+            e.g. ``"neuropil-dominated: corrected baseline down to -3 % of the raw one; dF/F
+            over 0.1 x the raw baseline"``.
+        """
+        out = self.baseline_problems()
+        if self.neuropil_dominated is None:
+            return out
+        dominated = np.asarray(to_host(self.neuropil_dominated), dtype=bool)
+        frac = None if self.baseline_fraction is None else to_host(self.baseline_fraction)
+        f = self.parameters.get("min_baseline_fraction")
+        rule = self.parameters.get("denominator")
+        for row in np.flatnonzero(dominated):
+            share = "" if frac is None else f" down to {100 * float(frac[row]):.0f} %"
+            text = f"neuropil-dominated: corrected baseline{share} of the raw one (<= {f:g} x)"
+            if rule == "floored":
+                text += f"; dF/F over {f:g} x the raw baseline where it is lower"
+            elif rule == "corrected":
+                text += "; dF/F over that small baseline is inflated"
+            out[row] = f"{out[row]}; {text}" if out[row] else text
+        return out
+
+
+def _defined_rows(dff: Any) -> Any:
+    """Rows of dF/F that are not NaN throughout, shape (n_rois,) bool."""
+    xp = array_module(dff)
+    dff = dff[None, :] if dff.ndim == 1 else dff
+    return ~xp.all(xp.isnan(dff), axis=-1)
 
 
 def _baseline_ok(f0: Any) -> Any:
@@ -150,6 +302,52 @@ def _baseline_problems(f0: Any, ok: Any) -> list[str]:
     return out
 
 
+def _is_trace_set(value: Any) -> bool:
+    """A TraceSet (duck-typed: extraction imports this module)."""
+    return all(hasattr(value, a) for a in ("F", "corrected", "coefficients", "ids"))
+
+
+def _estimate_baseline(
+    ref: Any, method: str, fs: float, window: Any, pct: Any, sigma_frames: float, fast: bool,
+    cutoff_hz: float,
+) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """F0 of `ref` by `method`, and the parameters that determined it."""
+    if method == "robust":
+        f0 = _b.baseline_robust(ref, frame_rate_hz=fs, window_s=window, percentile=pct)
+        return f0, {"window_s": window, "percentile": pct}
+    if method == "calscipy":
+        f0 = _b.baseline_calscipy(ref, frame_rate_hz=fs, cutoff_hz=cutoff_hz, percentile=pct)
+        return f0, {"cutoff_hz": cutoff_hz, "percentile": pct}
+    if method in ("sliding_percentile", "dff_sqrt"):
+        f0 = _b.baseline_sliding_percentile(
+            ref, frame_rate_hz=fs, window_s=window, percentile=pct, fast=fast
+        )
+        return f0, {"window_s": window, "percentile": pct, "fast": bool(fast)}
+    if method == "maximin":
+        f0 = _b.baseline_maximin(ref, frame_rate_hz=fs, window_s=window, sigma_frames=sigma_frames)
+        return f0, {"window_s": window, "sigma_frames": sigma_frames}
+    return _b.baseline_percentile(ref, percentile=pct), {"percentile": pct}
+
+
+def _check_rule(denominator: Any, fraction: Any) -> float:
+    if denominator not in DFF_DENOMINATORS:
+        raise ParameterError(
+            f"denominator must be one of {', '.join(DFF_DENOMINATORS)}; got {denominator!r}"
+        )
+    try:
+        f = float(fraction)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"min_baseline_fraction must be a number in (0, 1); got {fraction!r}"
+        ) from None
+    if not 0.0 < f < 1.0:
+        raise ParameterError(
+            f"min_baseline_fraction must be in (0, 1) (a share of the raw baseline, default "
+            f"{DEFAULT_MIN_BASELINE_FRACTION}); got {fraction!r}"
+        )
+    return f
+
+
 def compute_dff(
     traces: Any,
     *,
@@ -163,14 +361,20 @@ def compute_dff(
     offset: float = 0.0,
     external_reference: Any = None,
     in_place: bool = False,
+    raw: Any = None,
+    denominator: str = "floored",
+    min_baseline_fraction: float = DEFAULT_MIN_BASELINE_FRACTION,
 ) -> DffResult:
     """ΔF/F of traces against a baseline F0 estimated by `method`.
 
     Parameters
     ----------
-    traces : array_like, (n_rois, n_frames) or (n_frames,)
-        Fluorescence (e.g. neuropil-corrected F). A 1-D trace is one ROI (results are 2-D).
+    traces : array_like, (n_rois, n_frames) or (n_frames,), or TraceSet
+        Fluorescence (e.g. neuropil-corrected F). A 1-D trace is one ROI (results are 2-D). A
+        :class:`~napari_calcium.core.traces.extraction.TraceSet` stands for its ``corrected``
+        traces with ``raw=traces.F`` (when it has neuropil traces).
     frame_rate_hz : float
+        Frames per second.
     method : str
         One of :data:`DFF_METHODS` (see the module docstring); default ``"robust"``.
     window_s : float, optional
@@ -183,35 +387,55 @@ def compute_dff(
     fast : bool
         sliding_percentile / dff_sqrt: CaImAn's approximate fast mode.
     cutoff_hz : float
-        calscipy low-pass cut-off.
+        calscipy low-pass cut-off in Hz.
     offset : float
-        Added to the baseline before dividing (CalSciPy; useful when traces are near zero).
+        Added to the baseline(s) before dividing (CalSciPy; useful when traces are near zero),
+        in the traces' units.
     external_reference : array_like, optional
         Traces of the same shape from which F0 is estimated instead (CalSciPy; e.g. when the
-        traces were factorised).
+        traces were factorised). The raw baseline is still estimated from `raw`.
     in_place : bool
         Write ΔF/F into `traces` (a float32/float64 2-D array, or 1-D viewed as one row) and
-        return it as ``dff``; saves one array.
+        return it as ``dff``; saves one array. Not for a TraceSet.
+    raw : array_like, (n_rois, n_frames) or (n_frames,), optional
+        The uncorrected F of the same ROIs when `traces` are neuropil-corrected
+        (``TraceSet.F``); turns on the `denominator` rule and the ``neuropil_dominated`` flags.
+        Without it the traces are divided by their own baseline and nothing is flagged
+        neuropil-dominated (``neuropil_dominated`` is None: unknown).
+    denominator : {"floored", "corrected", "raw"}
+        What the corrected change ``traces − F0c`` is divided by when `raw` is known (see the
+        module docstring): ``max(F0c, f · F0raw)`` (default), ``F0c`` (the rule before issue
+        17) or ``F0raw`` (FISSA / CaImAn).
+    min_baseline_fraction : float
+        ``f`` in (0, 1), default 0.1: the floor of ``"floored"`` and the threshold of the
+        ``neuropil_dominated`` flag, as a share of the raw baseline.
 
     Returns
     -------
     DffResult
-        ``dff = (F − F0) / F0`` (``(F − F0) / √F0`` for ``"dff_sqrt"``), ``F0 = baseline(ref) +
-        offset``. Rows whose F0 is not finite and positive in every frame have ``baseline_ok``
-        False and NaN dF/F throughout (same shape as `traces`).
+        ``dff = (traces − F0c) / D`` (``/ √D`` for ``"dff_sqrt"``), ``F0c = baseline(ref) +
+        offset`` and ``D`` the `denominator` (``F0c`` without `raw`), same shape as `traces`.
+        Rows whose ``D`` is not finite and positive in every frame have ``baseline_ok`` False and
+        NaN dF/F throughout. With `raw`: ``neuropil_dominated[i]`` is True exactly where
+        ``F0c[i, t] ≤ f · F0raw[i, t]`` for some frame ``t`` with ``F0raw[i, t] > 0`` (hence
+        wherever ``F0c ≤ 0``); ``baseline_fraction[i] = min_t F0c / F0raw``.
 
     Warns
     -----
     DegenerateTraceWarning
-        Once, naming the flagged rows (ROI indices) and the reason for each (all-zero trace, F0
-        <= 0 after neuropil subtraction, ...); no numpy ``RuntimeWarning`` escapes.
+        Once, naming the rows (ROI indices) whose dF/F is NaN and the reason for each
+        (all-zero trace, F0 <= 0 after neuropil subtraction, ...), and, with
+        ``denominator="corrected"``, the neuropil-dominated rows whose dF/F is kept although
+        inflated; no numpy ``RuntimeWarning`` escapes. Neuropil-dominated rows under
+        ``"floored"`` or ``"raw"`` are flagged in the result, not warned about.
 
     Raises
     ------
     ParameterError
-        Unknown method, bad numbers, NaN/inf in the traces, in_place on a non-float array.
+        Unknown method or denominator, bad numbers, NaN/inf in the traces, in_place on a
+        non-float array or a TraceSet.
     ShapeError
-        Traces not 1-D/2-D, or an external reference of another shape.
+        Traces not 1-D/2-D, or an external reference or raw F of another shape.
 
     Examples
     --------
@@ -220,17 +444,33 @@ def compute_dff(
     ...                   percentile=0)
     >>> res.dff.tolist()
     [[0.0, 0.0, 1.0, 0.0]]
+
+    With the raw F: a corrected baseline of 2 is less than 0.1 × the raw 100, so the ROI is
+    flagged and its change of 1 is divided by 10, not 2.
+
+    >>> res = compute_dff(np.array([2.0, 2, 3, 2]), raw=np.array([100.0, 100, 101, 100]),
+    ...                   frame_rate_hz=1.0, method="percentile", percentile=0)
+    >>> res.dff.tolist(), res.neuropil_dominated.tolist()
+    ([[0.0, 0.0, 0.1, 0.0]], [True])
     """
     if method not in DFF_METHODS:
         raise ParameterError(f"method must be one of {', '.join(DFF_METHODS)}; got {method!r}")
-    xp = array_module(traces, external_reference)
-    if in_place:
-        raw = traces
-        if not hasattr(raw, "dtype") or raw.dtype not in (xp.float32, xp.float64):
+    frac = _check_rule(denominator, min_baseline_fraction)
+    if _is_trace_set(traces):
+        if in_place:
             raise ParameterError(
-                "in_place=True needs float32 or float64 array traces to overwrite; "
-                f"got {getattr(raw, 'dtype', type(raw).__name__)}"
+                "in_place=True needs an array to overwrite; give traces.corrected (and "
+                "raw=traces.F), not the TraceSet"
             )
+        if raw is None and getattr(traces, "Fneu", None) is not None:
+            raw = traces.F
+        traces = traces.corrected
+    xp = array_module(traces, external_reference, raw)
+    if in_place and (not hasattr(traces, "dtype") or traces.dtype not in (xp.float32, xp.float64)):
+        raise ParameterError(
+            "in_place=True needs float32 or float64 array traces to overwrite; "
+            f"got {getattr(traces, 'dtype', type(traces).__name__)}"
+        )
     x = _b.as_traces(traces)
     ref = x
     if external_reference is not None:
@@ -240,6 +480,14 @@ def compute_dff(
                 f"external_reference has shape {ref.shape} but traces have {x.shape}; "
                 "they must match frame for frame"
             )
+    raw_x = None
+    if raw is not None:
+        raw_x = _b.as_traces(raw, "raw")
+        if raw_x.shape != x.shape:
+            raise ShapeError(
+                f"raw has shape {raw_x.shape} but traces have {x.shape}; give the uncorrected F "
+                "of the same ROIs and frames (TraceSet.F)"
+            )
     try:
         off = float(offset)
     except (TypeError, ValueError):
@@ -247,59 +495,81 @@ def compute_dff(
     window = _DEFAULT_WINDOW_S.get(method) if window_s is None else window_s
     pct = _DEFAULT_PERCENTILE.get(method) if percentile is None else percentile
     fs = _b._positive("frame_rate_hz", frame_rate_hz)
-    params: dict[str, Any] = {"frame_rate_hz": fs, "offset": off}
-    if method == "robust":
-        f0 = _b.baseline_robust(ref, frame_rate_hz=frame_rate_hz, window_s=window, percentile=pct)
-        params.update(window_s=window, percentile=pct)
-    elif method == "calscipy":
-        f0 = _b.baseline_calscipy(
-            ref, frame_rate_hz=frame_rate_hz, cutoff_hz=cutoff_hz, percentile=pct
-        )
-        params.update(cutoff_hz=cutoff_hz, percentile=pct)
-    elif method in ("sliding_percentile", "dff_sqrt"):
-        f0 = _b.baseline_sliding_percentile(
-            ref, frame_rate_hz=frame_rate_hz, window_s=window, percentile=pct, fast=fast
-        )
-        params.update(window_s=window, percentile=pct, fast=bool(fast))
-    elif method == "maximin":
-        f0 = _b.baseline_maximin(
-            ref, frame_rate_hz=frame_rate_hz, window_s=window, sigma_frames=sigma_frames
-        )
-        params.update(window_s=window, sigma_frames=sigma_frames)
-    else:
-        f0 = _b.baseline_percentile(ref, percentile=pct)
-        params.update(percentile=pct)
+    args = (method, frame_rate_hz, window, pct, sigma_frames, fast, cutoff_hz)
+    f0, used = _estimate_baseline(ref, *args)
+    params: dict[str, Any] = {"frame_rate_hz": fs, "offset": off, **used}
     if off != 0.0:
         f0 = f0 + xp.asarray(off, dtype=f0.dtype)
-    ok = _baseline_ok(f0)
+    f0_raw = dominated = fraction = None
+    denom = f0
+    if raw_x is None:
+        params["denominator"] = None
+    else:
+        f0_raw = _estimate_baseline(raw_x, *args)[0]
+        if off != 0.0:
+            f0_raw = f0_raw + xp.asarray(off, dtype=f0_raw.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            floor = f0_raw * xp.asarray(frac, dtype=f0_raw.dtype)
+            dominated = xp.any((f0 <= floor) & (f0_raw > 0), axis=-1)
+            fraction = xp.where(xp.all(f0_raw > 0, axis=-1), xp.min(f0 / f0_raw, axis=-1), xp.nan)
+        if denominator == "floored":
+            denom = xp.maximum(f0, floor)
+        elif denominator == "raw":
+            denom = f0_raw
+        params.update(
+            denominator=denominator,
+            min_baseline_fraction=frac,
+            **{_DOMINATED_KEY: np.flatnonzero(to_host(dominated)).tolist()},
+        )
+    ok = _baseline_ok(denom)
     with np.errstate(divide="ignore", invalid="ignore"):  # flagged rows are set to NaN below
-        denom = xp.sqrt(f0) if method == "dff_sqrt" else f0
+        scale = xp.sqrt(denom) if method == "dff_sqrt" else denom
         if in_place:
             out = traces if traces.ndim == 2 else traces[None, :]
             out -= f0
-            out /= denom
+            out /= scale
             dff = out
         else:
-            dff = (x - f0) / denom
-    result = DffResult(dff=dff, baseline=f0, method=method, parameters=params, baseline_ok=ok)
+            dff = (x - f0) / scale
+    result = DffResult(
+        dff=dff, baseline=f0, method=method, parameters=params, baseline_ok=ok,
+        neuropil_dominated=dominated, baseline_fraction=fraction, raw_baseline=f0_raw,
+    )  # fmt: skip
     if not bool(xp.all(ok)):
         dff[~ok] = xp.nan
+    inflated = denominator == "corrected" and dominated is not None and bool(xp.any(dominated & ok))
+    if inflated or not bool(xp.all(ok)):
         _warn_flagged(result, stacklevel=3)
     return result
 
 
 def _warn_flagged(result: DffResult, *, stacklevel: int) -> None:
+    """One warning: the rows whose dF/F is NaN, then the inflated neuropil-dominated rows."""
     problems = result.baseline_problems()
     rows = [i for i, p in enumerate(problems) if p]
-    listed = "; ".join(f"row {i}: {problems[i]}" for i in rows[:5])
-    more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""
-    warnings.warn(
-        f"compute_dff: the baseline F0 is not positive for {len(rows)} of {len(problems)} ROIs "
-        f"(rows {_rows_text(rows)}), so their dF/F is undefined and set to NaN "
-        f"(DffResult.baseline_ok is False for them): {listed}{more}",
-        DegenerateTraceWarning,
-        stacklevel=stacklevel,
-    )
+    parts = []
+    if rows:
+        listed = "; ".join(f"row {i}: {problems[i]}" for i in rows[:5])
+        more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""
+        parts.append(
+            f"the baseline F0 is not positive for {len(rows)} of {len(problems)} ROIs "
+            f"(rows {_rows_text(rows)}), so their dF/F is undefined and set to NaN "
+            f"(DffResult.baseline_ok is False for them): {listed}{more}"
+        )
+    if (
+        result.parameters.get("denominator") == "corrected"
+        and result.neuropil_dominated is not None
+    ):
+        ok = to_host(result.baseline_ok).astype(bool)
+        inflated = np.flatnonzero(to_host(result.neuropil_dominated).astype(bool) & ok)
+        if inflated.size:
+            f = result.parameters["min_baseline_fraction"]
+            parts.append(
+                f"{inflated.size} ROIs (rows {_rows_text(inflated)}) are neuropil-dominated: "
+                f"their corrected baseline falls to <= {f:g} x the raw one, so dF/F over it is "
+                "inflated (DffResult.neuropil_dominated); denominator='floored' bounds it"
+            )
+    warnings.warn("compute_dff: " + "; ".join(parts), DegenerateTraceWarning, stacklevel=stacklevel)
 
 
 def standardized_noise(dff: Any, *, frame_rate_hz: float) -> Any:

@@ -64,6 +64,10 @@ class RoiTraces(NamedTuple):
 class TraceSet:
     """Traces of a set of ROIs, row ``i`` belonging to ROI ``ids[i]``.
 
+    Give the TraceSet itself to :func:`~napari_calcium.core.traces.dff.compute_dff`: it takes
+    ``corrected`` with the raw ``F`` alongside, for the denominator rule and the
+    ``neuropil_dominated`` flag of ROIs whose neuropil outshines the soma (issue 17).
+
     Attributes
     ----------
     F : numpy.ndarray of float32, shape (n_rois, n_frames)

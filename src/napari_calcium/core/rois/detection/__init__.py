@@ -7,5 +7,6 @@ Modules, in the order detection uses them
 * :mod:`.maps` — band-passed frames, the activity and anatomy maps, the cell-size estimate;
 * :mod:`.rings` — ring-shaped somata (nuclear exclusion): nuclear-shadow map and soma size;
 * :mod:`.growth` — seeds, seeded growth of each candidate, de-duplication;
+* :mod:`.evidence` — significance tests against noise, merging, the recording check;
 * :mod:`.detect` — the entry points: ``detect_rois``, ``estimate_cell_diameter``.
 """

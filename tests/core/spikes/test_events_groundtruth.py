@@ -1,0 +1,141 @@
+"""detect_events on real ground truth held out from the tuning (issue 17).
+
+Cell-attached spikes recorded with two-photon imaging: CASCADE sets DS07 (zebrafish dD, GCaMP6f,
+30 Hz), DS08 (zebrafish OB, GCaMP6f, 30 Hz), DS13 (mouse V1, GCaMP6s, 141-158 Hz) in
+``../shared/data/cascade_groundtruth_dev`` and spikefinder 5 (GCaMP6s) and 6 (GCaMP5k?, both
+resampled to 100 Hz) in ``../shared/data/spikefinder_groundtruth``. The defaults of
+``detect_events`` were chosen on the *other* four sets (DS06, DS11, DS31, spikefinder 4); these
+five were not looked at for it. Native frame rates, whole recordings, all neurons.
+
+Goals (issue 17), per dataset: at most 0.1 false events/s in silent stretches (≥ 5 s without a
+spike), and at least 50 % of isolated spikes (no other spike within 1 s) detected. The recall goal
+is not reachable where a single spike barely moves the trace: DS08, SF5 and SF6 (their single-spike
+response is below ~2 σ of the detection statistic; no threshold under 0.1 false events/s reaches
+50 %, see docs/spikes.md); those are strict xfails, so an improvement shows up.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_calcium.core.spikes.event_detection import (
+    detect_events,
+    score_events,
+    summarize_scores,
+)
+from napari_calcium.core.spikes.events import identify_events
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
+CASCADE = SHARED / "cascade_groundtruth_dev"
+SPIKEFINDER = SHARED / "spikefinder_groundtruth"
+HELD_OUT = ("DS07", "DS08", "DS13", "SF5", "SF6")
+MAX_FALSE_RATE_HZ = 0.1
+MIN_ISOLATED_RECALL = 0.5
+BELOW_NOISE = "single spikes are below the noise here (docs/spikes.md, 'Events that mean activity')"
+
+
+def _load_cascade(name: str) -> list[tuple[np.ndarray, np.ndarray, float, np.ndarray]]:
+    import scipy.io
+
+    (folder,) = sorted(CASCADE.glob(f"{name}-*"))
+    out = []
+    for path in sorted(folder.glob("*.mat")):
+        mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)["CAttached"]
+        for rec in np.atleast_1d(mat):
+            t = np.asarray(rec.fluo_time, dtype=np.float64).ravel()
+            x = np.asarray(rec.fluo_mean, dtype=np.float64).ravel()
+            keep = np.isfinite(t) & np.isfinite(x)
+            spikes = np.asarray(rec.events_AP, dtype=np.float64).ravel() / 1e4
+            out.append((x[keep], t[keep], 1.0 / np.median(np.diff(t[keep])), spikes))
+    return out
+
+
+def _load_spikefinder(name: str) -> list[tuple[np.ndarray, np.ndarray, float, np.ndarray]]:
+    def read(path: Path) -> np.ndarray:
+        lines = path.read_text().splitlines()[1:]
+        rows = [[float(v) if v.strip() else np.nan for v in r.split(",")] for r in lines]
+        return np.asarray(rows).T
+
+    n = name[2:]
+    out = []
+    for c, s in zip(
+        read(SPIKEFINDER / f"{n}.train.calcium.csv"),
+        read(SPIKEFINDER / f"{n}.train.spikes.csv"),
+        strict=True,
+    ):
+        keep = np.isfinite(c) & np.isfinite(s)
+        t = np.arange(int(keep.sum())) / 100.0
+        out.append((c[keep], t, 100.0, np.repeat(t, s[keep].astype(np.int64))))
+    return out
+
+
+def _available(name: str) -> bool:
+    if name.startswith("SF"):
+        return (SPIKEFINDER / f"{name[2:]}.train.calcium.csv").is_file()
+    return CASCADE.is_dir() and any(CASCADE.glob(f"{name}-*"))
+
+
+@pytest.fixture(scope="module")
+def scores():
+    """``{dataset: {"new": summary, "old": summary}}`` for the held-out sets found here."""
+    out = {}
+    for name in HELD_OUT:
+        if not _available(name):
+            continue
+        recs = _load_cascade(name) if name.startswith("DS") else _load_spikefinder(name)
+        per = {"new": [], "old": []}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for x, t, fs, spikes in recs:
+                for key, ev in (
+                    ("new", detect_events(x, frame_rate_hz=fs)[0]),
+                    ("old", identify_events(x, frame_rate_hz=fs)[0]),
+                ):
+                    per[key].append(score_events(t[ev], spikes, start_s=t[0], stop_s=t[-1]))
+        out[name] = {k: summarize_scores(v) for k, v in per.items()}
+    return out
+
+
+def _get(scores, name):
+    if name not in scores:
+        pytest.skip(f"no ground truth for {name} in {SHARED}")
+    return scores[name]
+
+
+@pytest.mark.parametrize("name", HELD_OUT)
+def test_false_events_in_silent_stretches(scores, name):
+    s = _get(scores, name)["new"]
+    assert s["silent_s"] > 40  # enough silent time to measure (SF5 has the least: 45 s)
+    assert s["false_rate_hz"] <= MAX_FALSE_RATE_HZ, s
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DS07",
+        "DS13",
+        pytest.param("DS08", marks=pytest.mark.xfail(strict=True, reason=BELOW_NOISE)),
+        pytest.param("SF5", marks=pytest.mark.xfail(strict=True, reason=BELOW_NOISE)),
+        pytest.param("SF6", marks=pytest.mark.xfail(strict=True, reason=BELOW_NOISE)),
+    ],
+)
+def test_isolated_spikes_detected(scores, name):
+    s = _get(scores, name)["new"]
+    assert s["isolated"] >= 40
+    assert s["isolated_recall"] >= MIN_ISOLATED_RECALL, s
+    assert s["burst_recall"] >= 0.8, s
+
+
+def test_calscipy_rule_fails_the_false_rate_goal(scores):
+    # the same goal on the old defaults: 0.25-0.29 false events/s on four of the five sets
+    found = [n for n in HELD_OUT if n in scores]
+    if len(found) < 3:
+        pytest.skip("too few ground-truth sets here")
+    failing = [n for n in found if scores[n]["old"]["false_rate_hz"] > MAX_FALSE_RATE_HZ]
+    assert len(failing) >= len(found) - 1, {n: scores[n]["old"] for n in found}
+    for n in found:  # and the new rule is below the old everywhere
+        assert scores[n]["new"]["false_rate_hz"] < scores[n]["old"]["false_rate_hz"]
