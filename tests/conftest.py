@@ -15,6 +15,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+# Widgets start a background numba warm-up process when they open (core/_warmup.py); in the
+# suite it would only compete with the tests for the cores. tests/test_first_call.py and
+# tests/plugin/test_warm_up_on_open.py turn it on where they test it.
+os.environ.setdefault("NAPARI_CALCIUM_WARMUP", "0")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import tifffile
 
 from napari_calcium.cli import DEMO_BRUKER, main
 
@@ -30,6 +31,8 @@ def test_tutorial_python_runs(repo_root, tmp_path, monkeypatch):
     assert len(blocks) >= 4 and FOLDER in "".join(blocks)
     small = ["--frames", "450", "--shape", "128", "128", "--neurons", "15", "--motion", "2"]
     assert main(["demo", str(tmp_path / "demo"), "--bruker", *small, "--seed", "3", "--quiet"]) == 0
+    # "your own TIFF without metadata": a plain TIFF stack that states no frame rate
+    tifffile.imwrite(tmp_path / "my_movie.tif", np.zeros((20, 32, 32), np.uint16))
     monkeypatch.chdir(tmp_path)  # the tutorial's relative paths (demo/..., results/) land here
     namespace: dict = {"__name__": "tutorial"}
     for i, code in enumerate(blocks):
@@ -43,3 +46,6 @@ def test_tutorial_python_runs(repo_root, tmp_path, monkeypatch):
     assert np.isfinite(spikes.activity).all()
     assert (tmp_path / "results" / "traces.npz").exists()
     assert namespace["results"].rois.n_rois >= 5
+    tiff = namespace["my_movie"]
+    assert tiff.metadata.frame_rate_hz == 7.5 and tiff.metadata.pixel_size_um == (1.15, 1.15)
+    assert tiff.metadata.extra["overridden"] == {"frame_rate_hz": None, "pixel_size_um": None}

@@ -25,7 +25,10 @@ SECTIONS = (
     ("ROIs", ("core.rois", "io.roi_files")),
     ("Traces and dF/F", ("core.traces", "io.trace_files", "io._nwb")),
     ("Spike inference", ("core.spikes.deconvolution",)),
-    ("Events and spectra", ("core.spikes.events", "core.spikes.spectral")),
+    (
+        "Events and spectra",
+        ("core.spikes.event_detection", "core.spikes.events", "core.spikes.spectral"),
+    ),
     ("Headless pipeline", ("pipeline",)),
     ("Errors", ("errors",)),
 )  # fmt: skip

@@ -1,6 +1,7 @@
 """Render the screenshots of docs/tutorial.md ("From a Bruker folder to spikes").
 
-Run under Xvfb: ``xvfb-run -a python docs/_scripts/tutorial_screenshots.py``.
+Run under Xvfb: ``xvfb-run -a python docs/_scripts/tutorial_screenshots.py`` (``--only-tiff``
+for the "your own TIFF" pictures alone, from ``../shared/data/neurofinder_crop``).
 
 It writes the demo PrairieView folder (``napari-calcium demo DIR --bruker``), opens it in napari
 with the plugin's reader, and drives the real widgets in the order of the tutorial, saving one
@@ -190,10 +191,62 @@ def render(folder: Path) -> None:
     viewer.close()
 
 
+def render_tiff(folder: Path) -> None:
+    """Your own TIFF without metadata: the real neurofinder crop, a rate typed in the viewer."""
+    from napari_calcium._napari.widgets.trace_plot import TracePlotWidget
+
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(*SIZE)
+    (movie,) = viewer.open(str(folder / "movie.tif"), plugin="napari-calcium")
+    import_dock, importer = _dock(viewer, "Import ROIs")
+    importer.image_box.value = movie
+    importer.path.value = folder / "regions.json"
+    importer.start()
+    labels = viewer.layers["regions ROIs"]
+    labels.contour = 1
+    extract_dock, extract = _dock(viewer, "Extract traces")
+    extract.movie_box.value, extract.rois_box.value = movie, labels
+    _run(extract)
+    for dock in (import_dock, extract_dock):
+        _undock(viewer, dock)
+
+    # dF/F refuses: the TIFF has no frame rate; Recording properties shows it unknown
+    _, dff = _dock(viewer, "dF/F")
+    dff.rois_box.value = labels
+    assert dff.start() is None and "frame rate" in dff.status.value.lower(), dff.status.value
+    _, props = _dock(viewer, "Recording properties")
+    props.layer_box.value = movie
+    viewer.dims.set_point(0, 200)
+    viewer.layers.selection.active = labels
+    _shot(viewer, "tiff_unknown")
+
+    # type the rate, Apply: the time axis is in seconds and dF/F runs
+    props.frame_rate.value = "7.5"
+    props.apply_button.native.click()
+    _run(dff)
+    plot = TracePlotWidget(viewer)
+    plot_dock = viewer.window.add_dock_widget(
+        plot, name="Trace plot (napari-calcium)", area="bottom"
+    )
+    plot_dock.setMinimumHeight(330)
+    plot.set_layer(labels)
+    traces = labels.metadata["napari_calcium"]["traces"]
+    best = int(traces.ids[int(np.nanargmax(traces.corrected.std(axis=1)))])
+    labels.selected_label = best
+    plot.show_rois([best])
+    viewer.dims.set_point(0, 200 / 7.5)
+    _shot(viewer, "tiff_dff")
+    viewer.close()
+
+
 if __name__ == "__main__":
     from napari_calcium.cli import DEMO_BRUKER, main
 
     OUT.mkdir(parents=True, exist_ok=True)
+    neurofinder = Path(__file__).resolve().parents[3] / "shared" / "data" / "neurofinder_crop"
+    render_tiff(neurofinder)
+    if "--only-tiff" in sys.argv:
+        sys.exit(0)
     with tempfile.TemporaryDirectory() as tmp:
         demo = Path(tmp) / "demo"
         assert main(["demo", str(demo), "--bruker", *DEMO]) == 0

@@ -128,6 +128,9 @@ _LAZY: dict[str, str] = {
     "spike_time_f1": ".core.spikes.deconvolution.evaluation",
     "bin_counts": ".core.spikes.deconvolution.evaluation",
     "identify_events": ".core.spikes.events",
+    "identify_events_calscipy": ".core.spikes.events",
+    "detect_events": ".core.spikes.event_detection",
+    "EventList": ".core.spikes.event_detection",
     "event_onset_intensities": ".core.spikes.events",
     "inter_event_intervals": ".core.spikes.events",
     "event_counts": ".core.spikes.events",
@@ -266,6 +269,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .core.spikes.deconvolution.oasis import oasis_ar1, oasis_ar1_batch
     from .core.spikes.deconvolution.oasis_ar2 import oasis_ar2, oasis_ar2_batch
     from .core.spikes.deconvolution.result import DeconvolutionResult
+    from .core.spikes.event_detection import EventList, detect_events
     from .core.spikes.events import (
         calc_firing_rates,
         calc_mean_firing_rates,
@@ -279,6 +283,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         get_inter_event_intervals,
         get_num_events,
         identify_events,
+        identify_events_calscipy,
         inter_event_intervals,
         normalize_firing_rates,
         scale_waveforms,

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +176,7 @@ def mutate_npz(rng: np.random.Generator, data: bytes) -> tuple[bytes, str]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = {info.filename: zf.read(info) for info in zf.infolist()}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error):
         out, note = fz.mutate_bytes(rng, data)
         return out, "npz-not-zip+" + note
     notes = []

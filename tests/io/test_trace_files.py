@@ -64,9 +64,10 @@ def test_round_trip_is_bit_exact(tmp_path, scene, fmt):
     ts2, dff2, side = load_traces(files[0])
     _assert_same(ts, dff, ts2, dff2)
     assert side["transform"] == "none"
-    # the sidecar path loads the same set
-    ts3, _, _ = load_traces(tmp_path / "run.json")
-    assert _bits_equal(ts3.corrected, ts.corrected)
+    # the sidecar, and the name the set was saved as, load the same set
+    for entry in (files[-1], tmp_path / f"run.{fmt}"):
+        ts3, _, _ = load_traces(entry)
+        assert _bits_equal(ts3.corrected, ts.corrected)
 
 
 def test_npz_layout_and_no_pickles(tmp_path, scene):
@@ -87,7 +88,7 @@ def test_csv_layout_labels_and_digits(tmp_path, scene):
     names = [f.name for f in files]
     for n in ("F", "Fneu", "corrected", "dff", "baseline", "coefficients"):
         assert f"b_{n}.csv" in names
-    assert names[-1] == "b.json"
+    assert names[-1] == "b.csv.json"
     lines = (tmp_path / "b_F.csv").read_text().splitlines()
     assert lines[0] == "time_s," + ",".join(f"roi_{i}" for i in ts.ids)
     assert len(lines) == 1 + ts.n_frames
@@ -147,12 +148,13 @@ def test_refuses_overwrite_and_replaces_when_asked(tmp_path, scene, fmt):
         save_traces(tmp_path / f"o.{fmt}", other, dff=dff)
     assert _snapshot(tmp_path) == before
     # only the sidecar exists: still refused, and nothing new appears
-    (tmp_path / "p.json").write_text("{}")
-    with pytest.raises(OutputExistsError, match=r"p\.json"):
+    side = "p.json" if fmt == "npz" else "p.csv.json"
+    (tmp_path / side).write_text("{}")
+    with pytest.raises(OutputExistsError, match=side.replace(".", r"\.")):
         save_traces(tmp_path / f"p.{fmt}", ts)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "p.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, side])
     save_traces(tmp_path / f"o.{fmt}", other, dff=dff, overwrite=True)
-    ts2, _, _ = load_traces(tmp_path / f"o.{fmt}" if fmt == "npz" else tmp_path / "o.json")
+    ts2, _, _ = load_traces(tmp_path / f"o.{fmt}")
     assert _bits_equal(ts2.F, other.F)
     np.testing.assert_array_equal(ts2.ids, ts.ids[::-1])
 
@@ -209,7 +211,7 @@ def test_corrupted_files_raise_recording_error(tmp_path, scene):
         load_traces(files[0])
     files = save_traces(tmp_path / "j.csv", ts)
     files[-1].write_text("{not json")
-    with pytest.raises(RecordingError, match=r"j\.json"):
+    with pytest.raises(RecordingError, match=r"j\.csv\.json"):
         load_traces(files[0])
     files = save_traces(tmp_path / "m.csv", ts)
     with open(files[0], "a") as fh:
@@ -402,3 +404,258 @@ def test_nwb_with_spikes(tmp_path, scene, spikes):
         ps = ophys["ImageSegmentation"]["PlaneSegmentation"]
         np.testing.assert_array_equal(ps["deconv_tau_decay_s"][:], spikes.tau_decay_s)
         np.testing.assert_array_equal(ps["deconv_noise"][:], spikes.noise)
+
+
+# ------------------------------------------------------------------------------- sidecar names
+@pytest.mark.parametrize("first", ["npz", "csv"])
+def test_npz_and_csv_of_one_name_never_collide(tmp_path, scene, spikes, first):
+    """Issue 16, point 8: ``out.npz`` and ``out.csv`` both wrote the sidecar ``out.json``."""
+    _, rois, ts, dff = scene
+    second = "csv" if first == "npz" else "npz"
+    a = save_traces(tmp_path / f"out.{first}", ts, dff=dff, rois=rois)
+    before = _snapshot(tmp_path)
+    b = save_traces(tmp_path / f"out.{second}", ts, dff=dff, rois=rois, spikes=spikes)
+    assert not {f.name for f in a} & {f.name for f in b}
+    after = _snapshot(tmp_path)
+    assert {name: after[name] for name in before} == before  # the first set is untouched
+    sets = {first: a, second: b}
+    assert sets["npz"][-1].name == "out.json" and sets["csv"][-1].name == "out.csv.json"
+    for fmt, files in sets.items():
+        for entry in (files[0], files[-1], tmp_path / f"out.{fmt}"):
+            ts2, dff2, spikes2, side = load_traces(entry, with_spikes=True)
+            _assert_same(ts, dff, ts2, dff2)
+            assert side["file_format"] == fmt, entry
+            assert (spikes2 is None) == (files is a), entry  # each set reads its own sidecar
+    # overwriting one set leaves the other as it was, and it still loads
+    kept = {f.name: f.read_bytes() for f in b}
+    save_traces(tmp_path / f"out.{first}", ts[::-1], dff=dff, overwrite=True)
+    assert {f.name: f.read_bytes() for f in b} == kept
+    assert _bits_equal(load_traces(tmp_path / f"out.{second}")[0].F, ts.F)
+    assert _bits_equal(load_traces(tmp_path / f"out.{first}")[0].F, ts[::-1].F)
+
+
+def test_an_npz_named_like_a_csv_set_gets_its_own_sidecar(tmp_path, scene):
+    _, _, ts, dff = scene
+    npz = save_traces(tmp_path / "x.csv.npz", ts, dff=dff)
+    csv = save_traces(tmp_path / "x.csv", ts[::-1])
+    assert npz[-1].name == "x.csv.npz.json" and csv[-1].name == "x.csv.json"
+    for entry in (npz[0], npz[-1]):
+        ts2, dff2, side = load_traces(entry)
+        _assert_same(ts, dff, ts2, dff2)
+        assert side["file_format"] == "npz"
+    for entry in (csv[0], csv[-1], tmp_path / "x.csv"):
+        assert _bits_equal(load_traces(entry)[0].F, ts[::-1].F)
+
+
+@pytest.mark.parametrize("fmt", ["npz", "csv"])
+def test_sidecars_named_by_earlier_versions_still_load(tmp_path, scene, fmt):
+    """Sets written before the CSV sidecar was ``<stem>.csv.json`` had it as ``<stem>.json``."""
+    _, rois, ts, dff = scene
+    files = save_traces(tmp_path / f"old.{fmt}", ts, dff=dff, rois=rois)
+    legacy = tmp_path / "old.json"
+    if files[-1] != legacy:
+        files[-1].rename(legacy)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f.name for f in files[:-1]] + ["old.json"]
+    )
+    for entry in (*files[:-1], legacy, tmp_path / f"old.{fmt}"):
+        ts2, dff2, side = load_traces(entry)
+        _assert_same(ts, dff, ts2, dff2)
+        assert side["file_format"] == fmt, entry
+    # its checksums are still checked
+    with open(files[0], "ab") as fh:
+        fh.write(b"\n")
+    with pytest.raises(RecordingError, match=files[0].name.replace(".", r"\.")):
+        load_traces(legacy)
+
+
+def test_an_old_csv_sidecar_is_not_taken_for_an_npz(tmp_path, scene):
+    """An earlier version let a CSV set replace the NPZ's ``<stem>.json`` (overwrite=True)."""
+    _, _, ts, dff = scene
+    npz = save_traces(tmp_path / "s.npz", ts, dff=dff)[0]
+    (tmp_path / "s.json").unlink()
+    csv = save_traces(tmp_path / "s.csv", ts[::-1])
+    csv[-1].rename(tmp_path / "s.json")  # the old, shared sidecar name, now the CSV set's
+    ts2, dff2, side = load_traces(npz)  # read alone, not through the CSV set's sidecar
+    _assert_same(ts, dff, ts2, dff2)
+    assert side == {}
+    assert _bits_equal(load_traces(csv[0])[0].F, ts[::-1].F)
+
+
+def test_a_csv_set_without_its_sidecar_names_what_is_missing(tmp_path, scene):
+    _, _, ts, _ = scene
+    files = save_traces(tmp_path / "n.csv", ts)
+    files[-1].unlink()
+    with pytest.raises(RecordingError, match=r"n\.csv\.json"):
+        load_traces(files[0])
+
+
+# ------------------------------------------------------------------------------- events
+@pytest.fixture(scope="module")
+def events(scene):
+    from napari_calcium.core.spikes.events import identify_events
+
+    _, _, ts, dff = scene
+    found = identify_events(dff.dff, frame_rate_hz=30)
+    found[1] = np.zeros(0, np.intp)  # a ROI without events
+    assert sum(len(e) for e in found) > 5 and len(found) == ts.n_rois
+    return found
+
+
+def _assert_same_events(got, want):
+    assert isinstance(got, list) and len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == np.intp and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("fmt", ["npz", "csv"])
+def test_events_round_trip(tmp_path, scene, spikes, events, fmt):
+    """Issue 16, point 8: events are saved with the traces and load back equal."""
+    _, rois, ts, dff = scene
+    files = save_traces(
+        tmp_path / f"ev.{fmt}", ts, dff=dff, rois=rois, spikes=spikes, spikes_input="dff",
+        events=events, events_input="dff",
+    )  # fmt: skip
+    for entry in (files[0], files[-1], tmp_path / f"ev.{fmt}"):
+        ts2, dff2, spikes2, events2, side = load_traces(entry, with_spikes=True, with_events=True)
+        _assert_same(ts, dff, ts2, dff2)
+        _assert_same_spikes(spikes, spikes2)
+        _assert_same_events(events2, events)
+        assert side["events"]["source"] == "dff"
+        assert side["events"]["n_events"] == sum(len(e) for e in events)
+        assert side["events"]["counts"] == [len(e) for e in events]
+    ts2, _, events2, _ = load_traces(files[0], with_events=True)
+    _assert_same_events(events2, events)
+    assert len(load_traces(files[0])) == 3  # the 3-tuple API is unchanged
+    # a set saved without events has none
+    other = save_traces(tmp_path / f"none.{fmt}", ts, dff=dff)
+    assert load_traces(other[0], with_events=True)[2] is None
+    assert "events" not in json.loads(other[-1].read_text())
+
+
+def test_npz_events_are_plain_arrays(tmp_path, scene, events):
+    _, _, ts, _ = scene
+    files = save_traces(tmp_path / "e.npz", ts, events=events, events_input="corrected")
+    assert [f.name for f in files] == ["e.npz", "e.json"]
+    with np.load(files[0], allow_pickle=False) as z:
+        roi, frame = z["events_roi_id"], z["events_frame"]
+        assert roi.dtype == np.int64 and frame.dtype == np.int64
+        np.testing.assert_array_equal(roi, np.repeat(ts.ids, [len(e) for e in events]))
+        np.testing.assert_array_equal(frame, np.concatenate(events))
+        assert json.loads(str(z["events_parameters"]))["source"] == "corrected"
+    files[-1].unlink()  # the NPZ alone holds them
+    _assert_same_events(load_traces(files[0], with_events=True)[2], events)
+
+
+def test_events_csv_is_one_row_per_event(tmp_path, scene, events):
+    rec, rois, ts, _ = scene
+    files = save_traces(tmp_path / "e.csv", ts, events=events, events_input="dff")
+    table = tmp_path / "e_events.csv"
+    assert table in files and files[-1].name == "e.csv.json"
+    lines = table.read_text().splitlines()
+    assert lines[0] == "roi_id,frame,time_s"
+    assert len(lines) == 1 + sum(len(e) for e in events)
+    rows = np.loadtxt(table, delimiter=",", skiprows=1, ndmin=2)  # independent of load_traces
+    expected = [(roi, f) for roi, ev in zip(ts.ids, events, strict=True) for f in ev]
+    np.testing.assert_array_equal(rows[:, :2], expected)
+    np.testing.assert_allclose(rows[:, 2], rows[:, 1] / 30.0, rtol=0, atol=1e-12)
+    side = json.loads(files[-1].read_text())
+    assert side["events"]["file"] == "e_events.csv"
+    assert side["events"]["columns"] == ["roi_id", "frame", "time_s"]
+    _assert_same_events(load_traces(table, with_events=True)[2], events)  # any file of the set
+    # without a frame rate: frames only; with no event at all: the header only
+    no_rate = nc.extract_traces(rec.movie, rois, neuropil=False)
+    empty = [np.zeros(0, np.intp) for _ in range(no_rate.n_rois)]
+    for name, ev, header in (("r", events, "roi_id,frame"), ("z", empty, "roi_id,frame")):
+        files = save_traces(tmp_path / f"{name}.csv", no_rate, events=ev)
+        assert (tmp_path / f"{name}_events.csv").read_text().splitlines()[0] == header
+        _assert_same_events(load_traces(files[0], with_events=True)[2], ev)
+
+
+def test_events_that_do_not_fit_the_traces_are_refused(tmp_path, scene, events):
+    _, _, ts, _ = scene
+    with pytest.raises(ShapeError, match="ROIs"):
+        save_traces(tmp_path / "a.npz", ts, events=events[:3])
+    late = [*events[:-1], np.array([ts.n_frames])]
+    with pytest.raises(ParameterError, match="outside"):
+        save_traces(tmp_path / "a.csv", ts, events=late)
+    with pytest.raises(ParameterError, match="whole frame indices"):
+        save_traces(tmp_path / "a.csv", ts, events=[np.array([0.5])] * ts.n_rois)
+    with pytest.raises(ParameterError, match="events"):
+        save_traces(tmp_path / "a.npz", ts, events="frames")
+    assert not list(tmp_path.iterdir())
+
+
+def _reseal(sidecar_path, name):
+    """Record the current sha256 of ``name`` in the sidecar (a damaged file that passes it)."""
+    side = json.loads(sidecar_path.read_text())
+    for entry in side["files"]:
+        if entry["name"] == name:
+            entry["sha256"] = hashlib.sha256((sidecar_path.parent / name).read_bytes()).hexdigest()
+    sidecar_path.write_text(json.dumps(side))
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("roi,frame\n", "header"),
+        ("roi_id,frame,time_s\n1,0.5,0\n", "whole"),
+        ("roi_id,frame,time_s\n999,0,0\n", "ROI id"),
+        ("roi_id,frame,time_s\n1,200,6.6\n", "outside"),
+        ("roi_id,frame,time_s\n1,2\n", "values"),
+        ("roi_id,frame,time_s\n1,x,0\n", "cannot read"),
+    ],
+)
+def test_damaged_events_csv_is_named(tmp_path, scene, events, text, words):
+    _, _, ts, _ = scene
+    files = save_traces(tmp_path / "d.csv", ts, events=events)
+    table = tmp_path / "d_events.csv"
+    table.write_text(text)
+    with pytest.raises(RecordingError, match=r"d_events\.csv.*sha256"):
+        load_traces(files[0], with_events=True)  # a changed file fails its checksum
+    _reseal(files[-1], table.name)
+    with pytest.raises(RecordingError, match=r"d_events\.csv") as info:
+        load_traces(files[0], with_events=True)
+    assert words in info.value.problem, info.value
+
+
+def test_failure_writing_events_leaves_nothing(tmp_path, scene, events, monkeypatch):
+    _, _, ts, dff = scene
+    save_traces(tmp_path / "old.csv", ts, dff=dff, events=events)
+    before = _snapshot(tmp_path)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(trace_files, "_write_events_csv", broken)
+    for path, overwrite in ((tmp_path / "new.csv", False), (tmp_path / "old.csv", True)):
+        with pytest.raises(OSError, match="disk full"):
+            save_traces(path, ts[::-1], dff=dff, events=events, overwrite=overwrite)
+        assert _snapshot(tmp_path) == before  # no new files, no temp files, the old set whole
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"events_frame": np.array([0, 10**6])}, "outside"),
+        ({"events_roi_id": np.array([999, 999])}, "not among"),
+        ({"events_frame": np.array([0.0, 1.0])}, "not integer"),
+        ({"events_frame": None}, "only one of the event arrays"),
+    ],
+)
+def test_damaged_npz_events_are_named(tmp_path, scene, change, words):
+    _, _, ts, _ = scene
+    events = [np.array([1, 5])] + [np.zeros(0, np.intp)] * (ts.n_rois - 1)
+    files = save_traces(tmp_path / "d.npz", ts, events=events)
+    files[-1].unlink()  # the NPZ alone: its checksum is not what stops it
+    with np.load(files[0], allow_pickle=False) as z:
+        members = {name: z[name] for name in z.files}
+    for name, value in change.items():
+        if value is None:
+            del members[name]
+        else:
+            members[name] = value
+    np.savez(files[0], **members)
+    with pytest.raises(RecordingError, match=r"d\.npz") as info:
+        load_traces(files[0], with_events=True)
+    assert words in info.value.problem, info.value

@@ -72,11 +72,12 @@ def test_plugins_menu_lists_the_widgets_in_analysis_order(make_napari_viewer):
     ]
     names = [action.text().removesuffix(" (napari-calcium)") for action in submenu.actions()]
     stage_of = {
-        "Convert recording": 0, "Motion correction": 1, "Filter movie": 2,
-        "Crop, bin, detrend": 2, "Summary images": 3, "Detect ROIs": 4, "Shapes → ROIs": 4,
-        "Import ROIs": 4, "Neuropil masks": 4, "Match sessions": 4, "Save ROIs": 4,
-        "Extract traces": 5, "dF/F": 6, "Deconvolve": 7, "Events": 7, "Trace plot": 8,
-        "Spike raster": 8, "Save traces": 9, "Run pipeline": 10, "Open results": 10,
+        "Recording properties": 0, "Convert recording": 0, "Motion correction": 1,
+        "Filter movie": 2, "Crop, bin, detrend": 2, "Summary images": 3, "Detect ROIs": 4,
+        "Shapes → ROIs": 4, "Import ROIs": 4, "Neuropil masks": 4, "Match sessions": 4,
+        "Save ROIs": 4, "Extract traces": 5, "dF/F": 6, "Deconvolve": 7, "Events": 7,
+        "Trace plot": 8, "Spike raster": 8, "Save traces": 9, "Run pipeline": 10,
+        "Open results": 10,
     }  # fmt: skip
     assert sorted(names) == sorted(stage_of)
     stages = [stage_of[name] for name in names]

@@ -236,3 +236,36 @@ def test_deconvolve_widget_preview_and_result_reach_the_plot(viewer, data, qtbot
     np.testing.assert_array_equal(
         plot.curves[(roi, "activity")].yData, spikes.activity[spikes.row(roi)]
     )
+
+
+# ----------------------------------------------------------------------------- dF/F flags (17)
+def test_flagged_rois_are_named_in_title_message_and_stacked_labels(viewer, data, qtbot):
+    from napari_calcium import compute_dff
+
+    _, rois, traces, _ = data
+    # a threshold between the ROIs' baseline shares: some ROIs flagged, some not
+    share = compute_dff(traces, frame_rate_hz=FS).baseline_fraction
+    dff = compute_dff(traces, frame_rate_hz=FS, min_baseline_fraction=float(np.median(share)))
+    flagged = [int(i) for i in traces.ids[dff.neuropil_dominated]]
+    clean = [int(i) for i in traces.ids[~dff.neuropil_dominated]]
+    assert flagged and clean
+    add_rois(viewer, rois, traces=traces, dff=dff)
+    widget = TracePlotWidget(viewer)
+    qtbot.addWidget(widget)
+    widget.show_rois([flagged[0]])
+    assert widget.dff_title == f"ROI {flagged[0]} flagged: neuropil-dominated"
+    assert f"Flagged: ROI {flagged[0]}: neuropil-dominated" in widget.message.text()
+    np.testing.assert_array_equal(widget.curves[(flagged[0], "dff")].yData,
+                                  dff.dff[traces.ids == flagged[0]][0])  # fmt: skip
+    widget.show_rois([clean[0]])
+    assert widget.dff_title is None and "Flagged" not in widget.message.text()
+    widget.show_rois([clean[0], flagged[0]])
+    widget.mode = "stacked"
+    texts = [t.toPlainText() for t in widget.plots[1].items
+             if isinstance(t, pg.TextItem) and t.isVisible()]  # fmt: skip
+    assert sorted(texts) == sorted(
+        [f"ROI {clean[0]}", f"ROI {flagged[0]} (flagged: neuropil-dominated)"]
+    )
+    fluorescence = [t.toPlainText() for t in widget.plots[0].items
+                    if isinstance(t, pg.TextItem) and t.isVisible()]  # fmt: skip
+    assert sorted(fluorescence) == sorted(f"ROI {r}" for r in (clean[0], flagged[0]))

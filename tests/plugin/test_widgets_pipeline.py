@@ -180,6 +180,34 @@ def test_cancel_leaves_no_partial_files_and_a_rerun_completes(
     assert _no_partial_files(out) == []
 
 
+def test_a_layer_without_a_file_runs_its_own_data(make_napari_viewer, qtbot, tmp_path):
+    """A movie added from Python is listed too: its data is written and analysed."""
+    rec = nc.simulate_recording(
+        n_frames=200, shape=(48, 48), n_neurons=5, seed=4, frame_rate_hz=FS, pixel_size_um=PX
+    )
+    viewer = make_napari_viewer()
+    bare = viewer.add_image(rec.movie, name="no metadata")
+    widget = pw.RunPipelineWidget(viewer)
+    qtbot.addWidget(widget.native)
+    assert widget.input_box.value is bare and pw.is_derived(bare)
+    assert widget.start() is None and "choose an output folder" in widget.status.value
+    widget.out_dir.value = tmp_path / "bare"
+    assert widget.start() is None and "frame rate is unknown" in widget.status.value
+    meta = {"frame_rate_hz": FS, "pixel_size_um": [PX, PX]}
+    movie = viewer.add_image(rec.movie, name="from python", metadata={"napari_calcium": meta})
+    widget.input_box.value = movie
+    out = tmp_path / "from-python"
+    widget.out_dir.value = out
+    widget.open_after.value = False
+    _wait(widget, widget.start(), qtbot, "8 ran")
+    stack = nc.save_binary(tmp_path / "same.bin", rec.movie, frame_rate_hz=FS, pixel_size_um=PX)
+    nc.run_pipeline(stack, tmp_path / "direct-bin")
+    _same_traces(nc.load_results(out), nc.load_results(tmp_path / "direct-bin"))
+    record = json.loads((out / "provenance.json").read_text())["input_layer"]
+    assert record["layer"] == "from python" and record["source_path"] is None
+    assert record["frame_rate_hz"] == FS and record["pixel_size_um"] == [PX, PX]
+
+
 def test_open_results_adds_layers_the_trace_plot_shows(make_napari_viewer, qtbot, direct, tmp_path):
     viewer = make_napari_viewer()
     widget = dock_widget(viewer, "Open results")

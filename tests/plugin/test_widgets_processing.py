@@ -80,6 +80,10 @@ def test_motion_correction_widget(make_napari_viewer, qtbot):
     err = (shifts - shifts.mean(0)) - (rec.truth.shifts - rec.truth.shifts.mean(0))
     assert np.sqrt((err**2).mean()) < 0.2
     assert out.data.shape == rec.movie.shape
+    # the border is filled from the edge, as the pipeline does: NaN pixels shifted in from
+    # outside the frame made the traces of ROIs at the edge NaN (and dF/F then refused them)
+    assert np.isfinite(np.asarray(out.data)).all()
+    assert out.metadata["napari_calcium"]["steps"][-1]["border"] == "edge"
 
 
 def test_reshape_widget_crop_and_bin(viewer_with_movie, qtbot):

@@ -12,6 +12,7 @@ from conftest import add_movie, add_rois, dock_widget, run_job, simulate_traces
 from napari_calcium._napari.widgets import spikes as spikes_widgets
 from napari_calcium.core.spikes.deconvolution import api
 from napari_calcium.core.spikes.deconvolution.api import deconvolve
+from napari_calcium.core.spikes.event_detection import detect_events
 from napari_calcium.core.spikes.events import event_counts, identify_events
 
 pytestmark = pytest.mark.gui
@@ -187,8 +188,9 @@ def test_events_stored_with_features_and_points(viewer, qtbot, data):
     widget.rois_box.value = labels
     run_job(widget, qtbot)
     meta = labels.metadata["napari_calcium"]
-    expected = identify_events(dff.dff, frame_rate_hz=FS, smooth_s=0.1, threshold_sd=0.5,
-                               timeout_s=0.5)  # fmt: skip
+    # default: the noise-model detector at 0.3 false events per minute of pure noise
+    expected = detect_events(dff.dff, frame_rate_hz=FS, smooth_s=0.075, false_rate_hz=0.3 / 60,
+                             timeout_s=0.5)  # fmt: skip
     assert meta["events_source"] == "dff"
     assert len(meta["events"]) == traces.n_rois
     for got, want in zip(meta["events"], expected, strict=True):
@@ -197,6 +199,8 @@ def test_events_stored_with_features_and_points(viewer, qtbot, data):
     assert counts.sum() > 0
     np.testing.assert_array_equal(labels.features["event_count"], counts)
     np.testing.assert_allclose(labels.features["event_rate_hz"], counts / (traces.n_frames / FS))
+    np.testing.assert_allclose(labels.features["event_threshold_sigma"], expected.threshold_sigma)
+    assert " σ" in widget.status.value  # the thresholds, in noise SDs
 
     # the Points layer: (frame, y, x) at the ROI centroids, placed like the movie and the ROIs
     (points,) = widget.last_layers
@@ -221,7 +225,18 @@ def test_events_stored_with_features_and_points(viewer, qtbot, data):
     n_layers = len(viewer.layers)
     run_job(widget, qtbot)
     assert len(viewer.layers) == n_layers
-    expected = identify_events(traces.corrected, frame_rate_hz=FS, smooth_s=0.1, timeout_s=0.5)
+    expected = detect_events(traces.corrected, frame_rate_hz=FS, smooth_s=0.075,
+                             false_rate_hz=0.3 / 60, timeout_s=0.5)  # fmt: skip
+    got = labels.metadata["napari_calcium"]["events"]
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+    # CalSciPy's rule, under its own name: its own smoothing default and threshold in SDs
+    widget.method.value = "calscipy"
+    assert not widget.threshold.native.isHidden() and widget.false_rate.native.isHidden()
+    assert widget.smooth.value == pytest.approx(0.1)
+    run_job(widget, qtbot)
+    expected = identify_events(traces.corrected, frame_rate_hz=FS, smooth_s=0.1, threshold_sd=0.5,
+                               timeout_s=0.5)  # fmt: skip
     got = labels.metadata["napari_calcium"]["events"]
     assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
 

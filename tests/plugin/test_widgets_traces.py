@@ -56,6 +56,10 @@ def test_extract_then_dff_store_results_with_the_roi_layer(viewer, qtbot, record
     dff.method.value = "robust"
     run_job(dff, qtbot)
     stored = labels.metadata["napari_calcium"]["dff"]
+    # the widget passes the raw F along (the denominator rule and flags of issue 17)
+    script = nc.compute_dff(traces, frame_rate_hz=rate)
+    np.testing.assert_array_equal(stored.dff, script.dff)
+    assert not script.neuropil_dominated.any()  # nothing flagged: the same as before the rule
     np.testing.assert_array_equal(
         stored.dff, nc.compute_dff(traces.corrected, frame_rate_hz=rate).dff
     )
@@ -173,3 +177,75 @@ def test_dff_flags_a_roi_on_a_dark_region(make_napari_viewer, qtbot, recording):
     assert "1 ROI(s) flagged" in dff.status.value
     flags = dict(zip(layer.features["index"], layer.features["baseline_ok"], strict=True))
     assert flags[dark] == False and all(v for k, v in flags.items() if k != dark)  # noqa: E712
+
+
+@pytest.fixture(scope="module")
+def bright_neuropil():
+    """A recording whose neuropil outshines half of its somata once r = 0.7 is subtracted (the true
+    contamination is 0.5): ROIs 3, 4, 5, 7 and 10 are neuropil-dominated, 3 and 7 have F0c <= 0."""
+    return nc.simulate_recording(
+        n_frames=600, shape=(96, 96), n_neurons=10, seed=2, neuropil_photons=100,
+        neuropil_coefficient=0.5, f0_photons=(10, 60), frame_rate_hz=7.5,
+    )  # fmt: skip
+
+
+def _click(widget, qtbot, timeout: int = 120_000) -> None:
+    """Click the widget's run button as a user would and wait for its job to finish."""
+    widget.run_button.native.click()
+    job = widget.job
+    assert job is not None, widget.status.value
+    qtbot.waitUntil(lambda: job.done, timeout=timeout)
+    assert ": done" in widget.status.value, widget.status.value
+
+
+def test_dff_flags_neuropil_dominated_rois_in_preview_features_and_plot(
+    make_napari_viewer, qtbot, bright_neuropil
+):
+    rec = bright_neuropil
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(rec.movie, **movie_layer_kwargs(rec.metadata, name="movie"))
+    rois = nc.RoiSet.from_label_image(rec.truth.labels)
+    data, kwargs = rois_labels_kwargs(rois, name="rois", reference=viewer.layers["movie"])
+    layer = viewer.add_labels(data, **kwargs)
+    extract = dock_widget(viewer, "Extract traces")
+    extract.movie_box.value, extract.rois_box.value = viewer.layers["movie"], layer
+    _click(extract, qtbot)
+    traces = layer.metadata["napari_calcium"]["traces"]
+    expected = nc.compute_dff(traces, frame_rate_hz=7.5)  # the script's default: the same rule
+    dominated = [int(i) for i in traces.ids[expected.neuropil_dominated]]
+    assert dominated == [3, 4, 5, 7, 10]
+    plot = dock_widget(viewer, "Trace plot")
+    plot.set_layer(layer)
+
+    dff = dock_widget(viewer, "dF/F")
+    dff.rois_box.value = layer
+    assert dff.denominator.value == "floored" and dff.min_fraction.value == pytest.approx(0.1)
+    layer.selected_label = 3  # F0c <= 0: floored, finite, flagged in the preview
+    assert "flagged: neuropil-dominated" in dff.preview.value, dff.preview.value
+    assert "NaN" not in dff.preview.value
+    dff.denominator.value = "corrected"  # the rule before issue 17: NaN for this ROI
+    assert "flagged, dF/F is NaN" in dff.preview.value, dff.preview.value
+    dff.denominator.value = "floored"
+    layer.selected_label = 2
+    assert "flagged" not in dff.preview.value, dff.preview.value
+
+    _click(dff, qtbot)
+    assert "5 ROI(s) flagged neuropil-dominated" in dff.status.value, dff.status.value
+    stored = layer.metadata["napari_calcium"]["dff"]
+    np.testing.assert_array_equal(stored.dff, expected.dff)
+    features = layer.features.set_index("index")
+    np.testing.assert_array_equal(
+        features.loc[traces.ids, "neuropil_dominated"].to_numpy() == 1, expected.neuropil_dominated
+    )
+    np.testing.assert_allclose(
+        features.loc[traces.ids, "baseline_fraction"], expected.baseline_fraction, rtol=1e-6
+    )
+    assert (features.loc[traces.ids, "baseline_ok"] == 1).all()  # none NaN: floored
+
+    # the trace plot says so: in the dF/F plot's title and in the message
+    plot.show_rois([3])
+    assert plot.dff_title == "ROI 3 flagged: neuropil-dominated"
+    assert plot.plots[1].titleLabel.isVisible()
+    assert "Flagged: ROI 3: neuropil-dominated" in plot.message.text()
+    plot.show_rois([2])
+    assert plot.dff_title is None and "Flagged" not in plot.message.text()

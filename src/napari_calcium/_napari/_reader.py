@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import RecordingError
 from ..io.metadata import Recording
-from ._layers import movie_layer_kwargs
+from ._layers import first_frame_time_s, movie_layer_kwargs
 
 
 def get_reader(path: str | list[str]):
@@ -112,7 +112,9 @@ def recording_layer_data(rec: Recording) -> list[tuple[Any, dict, str]]:
 
     Each layer is scaled in seconds (time between time points) and µm when the metadata knows
     them, named ``"<recording> <channel>"``, and carries the metadata dict under
-    ``layer.metadata["napari_calcium"]`` (plus ``source_path`` and ``channel``).
+    ``layer.metadata["napari_calcium"]`` (plus ``source_path``, ``channel``, ``plane`` (None: all
+    planes) and ``first_frame_time_s``, where the time axis starts). The Recording properties
+    widget edits these.
     """
     meta = rec.metadata.to_dict()
     base = rec.path.stem if rec.path.is_file() else rec.path.name
@@ -126,7 +128,11 @@ def recording_layer_data(rec: Recording) -> list[tuple[Any, dict, str]]:
                 f"channel {channel!r} has {movie.dtype} pixels; napari-calcium shows real-valued "
                 "intensities (bool, integer or float)",
             )
-        layer_meta = {**meta, "source_path": str(Path(rec.path)), "channel": channel}
+        layer_meta = {
+            **meta, "source_path": str(Path(rec.path)), "channel": channel,
+            "plane": None,  # all planes; a step run on one plane records which
+            "first_frame_time_s": first_frame_time_s(meta),
+        }  # fmt: skip
         name = f"{base} {channel}" if len(rec.channels) > 1 or channel else base
         kwargs = movie_layer_kwargs(layer_meta, name=name, ndim=movie.ndim)
         kwargs["multiscale"] = False

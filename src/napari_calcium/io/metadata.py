@@ -18,6 +18,48 @@ import numpy as np
 __all__ = ["Recording", "RecordingMetadata"]
 
 
+#: what :func:`checked_property` accepts for each acquisition property: (largest value, unit)
+PROPERTY_LIMITS: dict[str, tuple[float, str]] = {
+    "frame_rate_hz": (1e6, "Hz"),
+    "pixel_size_um": (1e5, "µm"),
+}
+
+
+def checked_property(value: Any, name: str, what: str | None = None) -> float:
+    """A frame rate or pixel size a user typed, as a float; a clear error if it is not one.
+
+    Parameters
+    ----------
+    value : Any
+        What was given (a number or a string).
+    name : {"frame_rate_hz", "pixel_size_um"}
+        Which property, for the limits in :data:`PROPERTY_LIMITS`.
+    what : str, optional
+        How the message names it (default ``name``; a widget says "frame rate").
+
+    Returns
+    -------
+    float
+        The value, finite, > 0 and at most the property's limit (1 MHz, 10 cm).
+
+    Raises
+    ------
+    ParameterError
+        Not a number, not finite, not positive, or absurdly large.
+    """
+    from ..errors import ParameterError
+
+    most, unit = PROPERTY_LIMITS[name]
+    said = f"{name}={value!r}" if what is None else f"{what} {value!r}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{said} must be a number ({unit})") from None
+    if not (math.isfinite(number) and 0 < number <= most):
+        raise ParameterError(f"{said} must be > 0 and at most {most:g} {unit}")
+    return number
+
+
 @dataclass(frozen=True, eq=False)
 class RecordingMetadata:
     """Acquisition metadata of a recording, as far as its files state it.
@@ -189,34 +231,25 @@ class Recording:
         Raises
         ------
         ParameterError
-            A value that is not a finite positive number, or an absurd one (over 1 MHz, 1 m).
+            A value that is not a finite positive number, or an absurd one (over 1 MHz, 10 cm).
         """
-        from ..errors import ParameterError
-
-        def checked(value: Any, what: str, most: float, unit: str) -> float:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise ParameterError(f"{what}={value!r} must be a number ({unit})") from None
-            if not (math.isfinite(number) and 0 < number <= most):
-                raise ParameterError(f"{what}={value!r} must be > 0 and at most {most:g} {unit}")
-            return number
-
         changes: dict[str, Any] = {}
         before: dict[str, Any] = {}
         if frame_rate_hz is not None:
-            rate = checked(frame_rate_hz, "frame_rate_hz", 1e6, "Hz")
+            rate = checked_property(frame_rate_hz, "frame_rate_hz")
             changes["frame_period_s"] = 1.0 / rate
             changes["timestamps_s"] = np.arange(self.n_frames, dtype=np.float64) / rate
             before["frame_rate_hz"] = self.metadata.frame_rate_hz
         if pixel_size_um is not None:
             values = np.asarray(pixel_size_um, dtype=object).ravel()
             if values.size not in (1, 2):
+                from ..errors import ParameterError
+
                 raise ParameterError(
                     f"pixel_size_um={pixel_size_um!r}: give one value or a (y, x) pair, in µm"
                 )
             pair = np.broadcast_to(values, (2,))
-            changes["pixel_size_um"] = tuple(checked(v, "pixel_size_um", 1e5, "µm") for v in pair)
+            changes["pixel_size_um"] = tuple(checked_property(v, "pixel_size_um") for v in pair)
             before["pixel_size_um"] = self.metadata.pixel_size_um
         if not changes:
             return self

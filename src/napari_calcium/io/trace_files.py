@@ -1,11 +1,12 @@
 """Export traces exactly as stored: NPZ, CSV and a JSON sidecar (NWB in :mod:`._nwb`).
 
 :func:`save_traces` writes the arrays of a :class:`~napari_calcium.core.traces.extraction.TraceSet`
-(and of a :class:`~napari_calcium.core.traces.dff.DffResult` and a
-:class:`~napari_calcium.core.spikes.deconvolution.result.DeconvolutionResult`) **unchanged**: no
-display scaling, smoothing, offset or percentage is ever applied, and the sidecar says so
-(``"transform": "none"``). suite2p's GUI exported display-transformed values that users then
-compared with ``F.npy``; this module never does.
+(and of a :class:`~napari_calcium.core.traces.dff.DffResult`, a
+:class:`~napari_calcium.core.spikes.deconvolution.result.DeconvolutionResult` and the event onsets
+of :func:`~napari_calcium.core.spikes.events.identify_events`) **unchanged**: no display scaling,
+smoothing, offset or percentage is ever applied, and the sidecar says so (``"transform":
+"none"``). suite2p's GUI exported display-transformed values that users then compared with
+``F.npy``; this module never does.
 
 Files, for ``save_traces("out/session.npz", ...)`` or ``"out/session.csv"``:
 
@@ -13,18 +14,23 @@ Files, for ``save_traces("out/session.npz", ...)`` or ``"out/session.csv"``:
   ``F_chan2``, ``Fneu_chan2``, ``dff``, ``baseline`` when present), float32 as stored, plus
   ``frame_rate_hz`` and the parameters as JSON text. With spikes: ``deconv_c``, ``deconv_s``,
   ``deconv_activity``, ``deconv_baseline`` and the per-ROI ``deconv_lam``,
-  ``deconv_tau_decay_s``, ``deconv_tau_rise_s``, ``deconv_noise``. No pickles (``np.load(...,
-  allow_pickle=False)`` reads it).
+  ``deconv_tau_decay_s``, ``deconv_tau_rise_s``, ``deconv_noise``. With events:
+  ``events_roi_id`` and ``events_frame`` (int64, one entry per event, by ROI then frame) and
+  ``events_parameters`` (JSON text). No pickles (``np.load(..., allow_pickle=False)`` reads it).
 - CSV: one file per array, ``session_F.csv``, ``session_Fneu.csv``, ``session_corrected.csv``,
   ``session_dff.csv``, ``session_baseline.csv``, ...: one row per frame, a ``time_s`` column
   (``frame`` when the frame rate is unknown), then one column per ROI named ``roi_<id>``. Values
   are written with 9 significant digits (``%.9g``), which round-trips float32 bit for bit.
   ``session_coefficients.csv`` holds ``roi_id,neuropil_coefficient``; spikes add
   ``session_deconv_c.csv``, ``session_deconv_s.csv``, ... (their per-ROI λ, τ and noise are in
-  the sidecar).
-- ``session.json``: the sidecar: extraction, dF/F and deconvolution parameters, frame rate, ROI
-  table summary, package versions, creation time, every data file written with its sha256, and
-  ``"transform": "none"``.
+  the sidecar); events add ``session_events.csv``, a long table with one row per event:
+  ``roi_id,frame,time_s`` (``roi_id,frame`` when the frame rate is unknown).
+- The sidecar: extraction, dF/F, deconvolution and event parameters, frame rate, ROI table
+  summary, package versions, creation time, every data file written with its sha256, and
+  ``"transform": "none"``. It is ``session.json`` for the NPZ and ``session.csv.json`` for the
+  CSV set, so both formats of one name live side by side (an NPZ whose own name ends in
+  ``.csv``, ``x.csv.npz``, has ``x.csv.npz.json``). :func:`load_traces` also reads a CSV set
+  whose sidecar is ``session.json``, as earlier versions wrote it.
 
 All files of a set are written to temporary files first and renamed into place only when every
 one of them was written, so a failure never leaves a partial set; nothing is overwritten unless
@@ -40,7 +46,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +54,7 @@ import numpy as np
 
 from ..core.rois.roiset import RoiSet
 from ..core.spikes.deconvolution.result import DeconvolutionResult
+from ..core.spikes.events import _event_list
 from ..core.traces.dff import DffResult
 from ..core.traces.extraction import TraceSet
 from ..errors import NapariCalciumError, ParameterError, RecordingError, ShapeError
@@ -90,6 +97,14 @@ _TRACE_ARRAYS = (
 )
 _ARRAY_NAMES = tuple(name for name, _, _ in _TRACE_ARRAYS)
 _READ_ERRORS = READ_ERRORS
+#: what names the events file of a CSV set (``<stem>_events.csv``) and marks events in `present`
+_EVENTS = "events"
+#: the NPZ members of the events: (roi id, frame) of each event, one entry per event
+_EVENT_MEMBERS = ("events_roi_id", "events_frame")
+_EVENTS_DESCRIPTION = (
+    "event onsets: one entry per event, by ROI (in the traces' order) then frame; frame is the "
+    "0-based index of the onset frame, time_s = frame / frame_rate_hz"
+)
 
 
 def _check_inputs(traces: Any, dff: Any, rois: Any, spikes: Any = None) -> dict[str, np.ndarray]:
@@ -148,6 +163,32 @@ def _check_inputs(traces: Any, dff: Any, rois: Any, spikes: Any = None) -> dict[
     return arrays
 
 
+def _check_events(events: Any, n_rois: int, n_frames: int) -> list[np.ndarray]:
+    """`events` as one sorted ``intp`` array of onset frames per ROI, after checking they fit.
+
+    Raises
+    ------
+    ParameterError
+        Not a per-ROI list of whole frame indices, or frames outside ``[0, n_frames)``.
+    ShapeError
+        Another number of ROIs than the traces have.
+    """
+    rows = _event_list(events, "events", n_frames=n_frames)
+    if len(rows) != n_rois:
+        raise ShapeError(
+            f"events list {len(rows)} ROIs but the traces have {n_rois}; pass one list of onset "
+            "frames per ROI, in the traces' order (identify_events of these traces)"
+        )
+    return rows
+
+
+def _events_long(ids: np.ndarray, rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(roi id, frame) of every event, int64, by ROI (in `ids` order) then frame."""
+    roi = np.repeat(ids.astype(np.int64), [len(r) for r in rows])
+    frames = [np.asarray(r, np.int64) for r in rows]
+    return roi, (np.concatenate(frames) if frames else np.zeros(0, np.int64))
+
+
 def _format_of(path: Path, format: str | None) -> str:
     if format is None:
         format = path.suffix.lower().lstrip(".")
@@ -164,13 +205,40 @@ def _stem_path(path: Path) -> Path:
     return path.with_suffix("") if path.suffix.lower() in (".npz", ".csv", ".json") else path
 
 
+def _sidecar_path(stem: Path, fmt: str) -> Path:
+    """The sidecar of the `fmt` set of `stem`; the names of the two formats never meet.
+
+    A CSV set's sidecar is ``<stem>.csv.json``; an NPZ's is ``<stem>.json`` (as it always was),
+    unless the stem itself ends in ``.csv``, where that name is a CSV set's: then
+    ``<stem>.npz.json``.
+    """
+    if fmt == "csv":
+        return stem.with_name(stem.name + ".csv.json")
+    if stem.name.lower().endswith(".csv"):
+        return stem.with_name(stem.name + ".npz.json")
+    return stem.with_name(stem.name + ".json")
+
+
 def trace_file_names(
     path: str | os.PathLike, present: tuple[str, ...], format: str | None = None
 ) -> list[Path]:
     """The files :func:`save_traces` writes for `path` (data files first, the sidecar last).
 
-    `present` names the trace arrays that exist (e.g. ``("F", "Fneu", "corrected", "dff",
-    "baseline")``).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The path given to :func:`save_traces`.
+    present : tuple of str
+        The trace arrays that exist (e.g. ``("F", "Fneu", "corrected", "dff", "baseline")``),
+        and ``"events"`` when events are saved too (a CSV set then has ``<stem>_events.csv``).
+    format : {"npz", "csv"}, optional
+        Default from the suffix of `path`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The data files, then the sidecar: ``<stem>.json`` for an NPZ, ``<stem>.csv.json`` for
+        a CSV set.
     """
     p = Path(path)
     fmt = _format_of(p, format)
@@ -179,8 +247,9 @@ def trace_file_names(
         files = [stem.with_name(stem.name + ".npz")]
     else:
         names = [n for n in _ARRAY_NAMES if n in present] + ["coefficients"]
+        names += [_EVENTS] if _EVENTS in present else []
         files = [stem.with_name(f"{stem.name}_{n}.csv") for n in names]
-    return [*files, stem.with_name(stem.name + ".json")]
+    return [*files, _sidecar_path(stem, fmt)]
 
 
 # ------------------------------------------------------------------------------------- writers
@@ -204,6 +273,10 @@ def _write_npz(tmp: Path, arrays: dict[str, np.ndarray], extra: dict[str, Any]) 
     )
     if extra["spikes"] is not None:
         payload["deconv_parameters"] = np.array(json.dumps(extra["spikes"]))
+    if extra["events"] is not None:
+        roi, frame = _events_long(arrays["ids"], extra["events"])
+        payload.update(events_roi_id=roi, events_frame=frame)
+        payload["events_parameters"] = np.array(json.dumps(extra["events_info"]))
     if extra["frame_rate_hz"] is not None:
         payload["time_s"] = _time_column(arrays["F"].shape[1], extra["frame_rate_hz"])[1]
     with open(tmp, "wb") as fh:
@@ -226,6 +299,45 @@ def _write_csv(tmp: Path, name: str, arrays: dict[str, np.ndarray], rate: float 
         header = ",".join([tname] + [f"roi_{int(i)}" for i in ids])
     with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
         np.savetxt(fh, rows, fmt=fmt, delimiter=",", header=header, comments="")
+
+
+def _event_columns(rate: float | None) -> list[str]:
+    return ["roi_id", "frame"] + ([] if rate is None else ["time_s"])
+
+
+def _write_events_csv(
+    tmp: Path, ids: np.ndarray, events: list[np.ndarray], rate: float | None
+) -> None:
+    """The events table: one row per event, ``roi_id,frame,time_s`` (no time without a rate)."""
+    roi, frame = _events_long(ids, events)
+    columns = _event_columns(rate)
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(",".join(columns) + "\n")
+        if rate is None:
+            for r, f in zip(roi.tolist(), frame.tolist(), strict=True):
+                fh.write(f"{r},{f}\n")
+        else:
+            for r, f in zip(roi.tolist(), frame.tolist(), strict=True):
+                fh.write(f"{r},{f},{f / rate!r}\n")
+
+
+def _events_info(
+    events: list[np.ndarray] | None, source: str | None, fmt: str, file: str, rate: float | None
+) -> dict[str, Any] | None:
+    """What the sidecar (and the NPZ) records of the events; `file` is the CSV set's table."""
+    if events is None:
+        return None
+    info: dict[str, Any] = {
+        "source": source,
+        "n_events": sum(len(e) for e in events),
+        "counts": [len(e) for e in events],
+        "description": _EVENTS_DESCRIPTION,
+    }
+    if fmt == "csv":
+        info.update(file=file, columns=_event_columns(rate))
+    else:
+        info["arrays"] = list(_EVENT_MEMBERS)
+    return info
 
 
 def _sidecar(arrays, traces, dff, rois, metadata, files, fmt, extra) -> dict[str, Any]:
@@ -270,6 +382,7 @@ def _sidecar(arrays, traces, dff, rois, metadata, files, fmt, extra) -> dict[str
             "extraction": dict(traces.parameters),
             "dff": None if dff is None else {"method": dff.method, "parameters": dff.parameters},
             **({} if extra["spikes"] is None else {"deconvolution": extra["spikes"]}),
+            **({} if extra["events"] is None else {"events": extra["events_info"]}),
             "rois": roi_summary,
             "metadata": metadata,
             "files": files,
@@ -285,6 +398,8 @@ def save_traces(
     rois: RoiSet | None = None,
     spikes: DeconvolutionResult | None = None,
     spikes_input: str | None = None,
+    events: Sequence[Any] | None = None,
+    events_input: str | None = None,
     metadata: Mapping[str, Any] | Any | None = None,
     format: str | None = None,
     overwrite: bool = False,
@@ -295,7 +410,8 @@ def save_traces(
     ----------
     path : str or os.PathLike
         ``<folder>/<stem>.npz`` or ``<folder>/<stem>.csv`` (see the module docstring for the
-        files each writes; the sidecar is ``<stem>.json``).
+        files each writes; the sidecar is ``<stem>.json`` for an NPZ, ``<stem>.csv.json`` for a
+        CSV set, so an NPZ and a CSV set of one name never share a file).
     traces : TraceSet
         From :func:`~napari_calcium.extract_traces`.
     dff : DffResult, optional
@@ -310,6 +426,14 @@ def save_traces(
     spikes_input : str, optional
         What `spikes` was computed from (e.g. ``"dff"`` or ``"corrected"``), recorded in the
         sidecar.
+    events : list of array_like, optional
+        Event onsets of these traces, one sequence of 0-based frame indices per ROI in the
+        traces' order, as :func:`~napari_calcium.core.spikes.events.identify_events` returns
+        them (any form it accepts: a boolean ``(n_rois, n_frames)`` raster too). NPZ:
+        ``events_roi_id`` and ``events_frame``; CSV: ``<stem>_events.csv``, one row per event
+        (``roi_id,frame,time_s``).
+    events_input : str, optional
+        What `events` were found in (e.g. ``"dff"``), recorded in the sidecar.
     metadata : dict or RecordingMetadata, optional
         Anything else to record in the sidecar (JSON-able values).
     format : {"npz", "csv"}, optional
@@ -330,14 +454,17 @@ def save_traces(
         A target is not a regular file (a folder, named pipe, device, or a link to one), with
         or without `overwrite` (nothing was written).
     ShapeError
-        Arrays of different shapes, or ids/coefficients not one per ROI.
+        Arrays of different shapes, ids/coefficients not one per ROI, or `events` for another
+        number of ROIs.
     ParameterError
-        Unknown format, mismatched `rois`, wrong argument types.
+        Unknown format, mismatched `rois`, wrong argument types, or `events` that are not
+        whole frame indices inside the traces.
     """
     p = Path(path)
     fmt = _format_of(p, format)
     arrays = _check_inputs(traces, dff, rois, spikes)
-    targets = trace_file_names(p, tuple(arrays), fmt)
+    rows = None if events is None else _check_events(events, *arrays["F"].shape)
+    targets = trace_file_names(p, (*arrays, *([_EVENTS] if rows is not None else [])), fmt)
     for target in targets:
         check_target(target, overwrite=overwrite)
     rate = None if traces.frame_rate_hz is None else float(traces.frame_rate_hz)
@@ -354,13 +481,20 @@ def save_traces(
             "dff": None
             if dff is None
             else {"method": dff.method, "parameters": jsonable(dict(dff.parameters))},
+            "events": rows,
+            "events_info": jsonable(
+                _events_info(rows, events_input, fmt, data_targets[-1].name, rate)
+            ),
         }
         if fmt == "npz":
             _write_npz(tmps[0], arrays, extra)
         else:
             for tmp, target in zip(tmps, data_targets, strict=True):
                 name = target.stem[len(_stem_path(p).name) + 1 :]
-                _write_csv(tmp, name, arrays, rate)
+                if name == _EVENTS:
+                    _write_events_csv(tmp, arrays["ids"], rows, rate)
+                else:
+                    _write_csv(tmp, name, arrays, rate)
         files = [
             {"name": t.name, "sha256": sha256(tmp), "bytes": tmp.stat().st_size}
             for t, tmp in zip(data_targets, tmps, strict=True)
@@ -465,12 +599,14 @@ def _load_npz(path: Path) -> tuple[dict[str, np.ndarray], float | None, dict, An
             raise RecordingError(path, "not a napari-calcium traces .npz (no 'format' marker)")
         if _number(z, "version", "iu") > _VERSION:
             raise RecordingError(path, "written by a newer napari-calcium; upgrade to read it")
-        names = (*_ARRAY_NAMES, *SPIKE_PER_ROI, "coefficients", "ids")
+        names = (*_ARRAY_NAMES, *SPIKE_PER_ROI, *_EVENT_MEMBERS, "coefficients", "ids")
         arrays = {n: z[n] for n in names if n in z}
         rate = float(_number(z, "frame_rate_hz", "fiu"))
         params = _json_member(z, "extraction_parameters")
         dff_info = _json_member(z, "dff_parameters")
         spikes_info = _json_member(z, "deconv_parameters") if "deconv_parameters" in z else None
+    if any(n in arrays for n in _EVENT_MEMBERS) and not all(n in arrays for n in _EVENT_MEMBERS):
+        raise RecordingError(path, f"has only one of the event arrays {_EVENT_MEMBERS}: damaged")
     return arrays, (None if math.isnan(rate) else rate), params, dff_info, spikes_info
 
 
@@ -489,6 +625,54 @@ def _read_csv(path: Path, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarra
         if table.shape[1] != len(header):
             raise RecordingError(path, f"rows have {table.shape[1]} values, header {len(header)}")
     return file_ids, table[:, 1:].T
+
+
+def _read_events_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(roi id, frame) columns of an events table (its ``time_s`` column is derived: unread)."""
+    with _reading(path, "a napari-calcium events CSV"), open_regular(path, "events CSV") as raw:
+        fh = io.TextIOWrapper(raw, encoding="utf-8-sig")
+        header = fh.readline().strip().split(",")
+        if header not in (["roi_id", "frame"], ["roi_id", "frame", "time_s"]):
+            raise RecordingError(path, "header must be roi_id,frame,time_s (or roi_id,frame)")
+        rest = fh.read()
+        if not rest.strip():  # a set without a single event
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        table = np.loadtxt(io.StringIO(rest), delimiter=",", dtype=np.float64, ndmin=2)
+        if table.shape[1] != len(header):
+            raise RecordingError(path, f"rows have {table.shape[1]} values, header {len(header)}")
+    columns = table[:, :2]
+    if not np.all(np.isfinite(columns) & (columns == np.round(columns)) & (abs(columns) < 2**53)):
+        raise RecordingError(path, "its roi_id and frame columns must hold whole numbers")
+    return columns[:, 0].astype(np.int64), columns[:, 1].astype(np.int64)
+
+
+def _events_from(arrays: dict[str, np.ndarray], n_frames: int, where: Path) -> list | None:
+    """The per-ROI onset frames (sorted ``intp`` arrays, in the traces' order), or None."""
+    if "events_frame" not in arrays:
+        return None
+    roi, frame, ids = arrays["events_roi_id"], arrays["events_frame"], arrays["ids"]
+    for name, a in (("events_roi_id", roi), ("events_frame", frame)):
+        if a.dtype.kind not in "iu" or a.ndim != 1:
+            raise RecordingError(where, f"{name!r} is {a.dtype} {a.shape}, not integer numbers")
+    if roi.shape != frame.shape:
+        raise RecordingError(where, f"{roi.size} event ROI ids but {frame.size} event frames")
+    unknown = ~np.isin(roi, ids)
+    if unknown.any():
+        raise RecordingError(
+            where, f"events of ROI id {int(roi[unknown][0])}, which is not among the traces' ROIs"
+        )
+    outside = (frame < 0) | (frame >= n_frames)
+    if outside.any():
+        raise RecordingError(
+            where, f"event frame {int(frame[outside][0])} is outside the traces' {n_frames} frames"
+        )
+    if ids.size == 0:
+        return []
+    order = np.argsort(ids, kind="stable")
+    row = order[np.searchsorted(ids, roi, sorter=order)]  # each event's row in the traces
+    by_row = np.lexsort((frame, row))
+    counts = np.bincount(row, minlength=ids.size)
+    return [a.astype(np.intp) for a in np.split(frame[by_row], np.cumsum(counts)[:-1])]
 
 
 def _float_dtype(value: Any, where: Path, what: str) -> np.dtype:
@@ -513,8 +697,21 @@ def _load_csv_set(sidecar: dict, folder: Path, sidecar_path: Path) -> dict[str, 
         for n, info in described.items()
         if n in _ARRAY_NAMES
     }
+    events = sidecar.get("events")
+    events_file = events.get("file") if isinstance(events, dict) else None
+    if events is not None and not (
+        isinstance(events, dict)
+        and _plain_name(events_file)
+        and events_file in {e["name"] for e in sidecar["files"]}
+    ):
+        raise RecordingError(
+            sidecar_path, "'events' must name its CSV file, one of the files the sidecar lists"
+        )
     for entry in sidecar["files"]:
         f = folder / entry["name"]
+        if entry["name"] == events_file:
+            arrays["events_roi_id"], arrays["events_frame"] = _read_events_csv(f)
+            continue
         # the longest matching name: "x_deconv_baseline.csv" is not "baseline"
         matches = [n for n in dtypes if entry["name"].endswith(f"_{n}.csv")]
         name = max(matches, key=len) if matches else None
@@ -563,23 +760,75 @@ def _check_loaded(arrays: dict[str, np.ndarray], where: Path) -> None:
             raise RecordingError(where, f"{name!r} is {arrays[name].dtype}, not float numbers")
 
 
-def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
+def _set_stem(name: str) -> str | None:
+    """The stem of the CSV set a data file ``<stem>_<array>.csv`` belongs to (None: no array)."""
+    for n in sorted((*_ARRAY_NAMES, "coefficients", _EVENTS), key=len, reverse=True):
+        if name.endswith(f"_{n}") and len(name) > len(n) + 1:
+            return name[: -len(n) - 1]
+    return None
+
+
+def _csv_sidecars(p: Path) -> list[Path]:
+    """Where the sidecar of the CSV set that `p` names may be, the likeliest first.
+
+    `p` is a data file of the set (``x_F.csv``: its set is ``x``) or the name it was saved as
+    (``x.csv``). The sidecar is ``<stem>.csv.json``; sets of earlier versions have
+    ``<stem>.json``.
+    """
+    own = [p.with_name(p.name + ".json"), p.with_suffix(".json")]
+    stem = _set_stem(p.stem)
+    if stem is None:
+        return own
+    of_set = [p.with_name(stem + ".csv.json"), p.with_name(stem + ".json")]
+    return of_set + own if os.path.lexists(p) else own + of_set
+
+
+def _find_sidecar(candidates: list[Path], fmt: str) -> tuple[Path | None, dict[str, Any]]:
+    """The first candidate that is the sidecar of a `fmt` set (one of another format is passed
+    over: an earlier version named both ``<stem>.json``), or ``(None, {})``."""
+    for candidate in dict.fromkeys(candidates):
+        if os.path.lexists(candidate):
+            sidecar = _read_sidecar(candidate)
+            if sidecar.get("file_format") == fmt:
+                return candidate, sidecar
+    return None, {}
+
+
+def _npz_of_sidecar(side: Path) -> Path:
+    """The NPZ an NPZ sidecar belongs to: ``x.json`` -> ``x.npz``, ``x.csv.npz.json`` ->
+    ``x.csv.npz``."""
+    if side.name.lower().endswith(".npz.json"):
+        return side.with_suffix("")
+    return side.with_suffix(".npz")
+
+
+def load_traces(
+    path: str | os.PathLike, *, with_spikes: bool = False, with_events: bool = False
+) -> tuple:
     """Read traces written by :func:`save_traces`, exactly (bit-identical float32).
 
     Parameters
     ----------
     path : str or os.PathLike
-        The ``.npz``, the ``<stem>.json`` sidecar, or any ``<stem>_<array>.csv`` of a CSV set
-        (a CSV set needs its sidecar; an NPZ reads alone).
+        The ``.npz``, its sidecar, the name a CSV set was saved as (``<stem>.csv``), any file
+        of a CSV set (``<stem>_<array>.csv``, ``<stem>_events.csv``) or its sidecar
+        ``<stem>.csv.json``. A CSV set needs its sidecar (``<stem>.json``, as earlier versions
+        named it, is read too); an NPZ reads alone.
     with_spikes : bool
-        Also return the saved DeconvolutionResult (or None): a 4-tuple.
+        Also return the saved DeconvolutionResult (or None).
+    with_events : bool
+        Also return the saved events (or None): one sorted ``intp`` array of onset frames per
+        ROI, in the traces' order, as :func:`~napari_calcium.core.spikes.events.identify_events`
+        returns them.
 
     Returns
     -------
     (TraceSet, DffResult or None, dict)
         The traces, the dF/F when it was saved, and the sidecar (``{}`` when an NPZ has none).
-        With ``with_spikes=True``: ``(TraceSet, DffResult or None, DeconvolutionResult or None,
-        dict)``; the sidecar's ``"deconvolution"`` says what the spikes were computed from.
+        With ``with_spikes=True`` the DeconvolutionResult (or None) comes before the sidecar,
+        and with ``with_events=True`` the events (or None) too, after the spikes:
+        ``(TraceSet, DffResult, DeconvolutionResult, events, dict)`` with both. The sidecar's
+        ``"deconvolution"`` and ``"events"`` say what they were computed from.
 
     Raises
     ------
@@ -595,24 +844,26 @@ def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
     if suffix == ".csv":
         if os.path.lexists(p):
             require_regular_file(p, "trace CSV")
-        stem = p.stem
-        for n in sorted((*_ARRAY_NAMES, "coefficients"), key=len, reverse=True):
-            if stem.endswith(f"_{n}"):
-                stem = stem[: -len(n) - 1]
-                break
-        p = p.with_name(stem + ".json")
-        suffix = ".json"
+        candidates = _csv_sidecars(p)
+        side, _ = _find_sidecar(candidates, "csv")
+        if side is None:
+            looked = ", ".join(dict.fromkeys(c.name for c in candidates))
+            raise RecordingError(
+                p, f"no sidecar of a CSV trace set found (looked for {looked}); a CSV set is "
+                "read through the sidecar written with it"
+            )  # fmt: skip
+        p, suffix = side, ".json"
     if not os.path.lexists(p):
         raise RecordingError(p, "file not found")
     require_regular_file(p, "trace file")
+    events_at = p
     if suffix == ".json":
         sidecar = _read_sidecar(p)
+        _verify(sidecar, p.parent, p)
         if sidecar.get("file_format") == "npz":
-            npz = p.with_suffix(".npz")
-            _verify(sidecar, p.parent, p)
-            arrays, rate, params, dff_info, spikes_info = _load_npz(npz)
+            events_at = _npz_of_sidecar(p)
+            arrays, rate, params, dff_info, spikes_info = _load_npz(events_at)
         else:
-            _verify(sidecar, p.parent, p)
             arrays = _load_csv_set(sidecar, p.parent, p)
             with _reading(p, "a napari-calcium trace sidecar (JSON)"):
                 rate, params, dff_info = (
@@ -621,14 +872,16 @@ def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
                     sidecar["dff"],
                 )
                 spikes_info = sidecar.get("deconvolution")
+            if "events_frame" in arrays:
+                events_at = p.parent / sidecar["events"]["file"]
         where = p
     elif suffix == ".npz":
-        side = p.with_suffix(".json")
-        sidecar = _read_sidecar(side) if os.path.lexists(side) else {}
-        if sidecar:
+        stem = _stem_path(p)
+        side, sidecar = _find_sidecar([_sidecar_path(stem, "npz"), p.with_suffix(".json")], "npz")
+        if side is not None:
             _verify(sidecar, p.parent, side)
         arrays, rate, params, dff_info, spikes_info = _load_npz(p)
-        where = p
+        where = events_at = p
     else:
         raise RecordingError(p, "not a trace file; expected .npz, .csv or the .json sidecar")
     _check_loaded(arrays, where)
@@ -669,6 +922,11 @@ def load_traces(path: str | os.PathLike, *, with_spikes: bool = False) -> tuple:
         spikes = spikes_from(arrays, spikes_info, rate)
         if spikes is not None:
             _check_inputs(traces, None, None, spikes)
-    if with_spikes:
-        return traces, dff, spikes, sidecar
-    return traces, dff, sidecar
+    events = _events_from(arrays, traces.n_frames, events_at)
+    return (
+        traces,
+        dff,
+        *((spikes,) if with_spikes else ()),
+        *((events,) if with_events else ()),
+        sidecar,
+    )

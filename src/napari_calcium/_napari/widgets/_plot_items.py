@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 
-__all__ = ["RowBounds", "TextPool", "bounds", "color_hex", "parse_ids"]
+__all__ = ["RowBounds", "TextPool", "bounds", "color_hex", "dff_flags", "parse_ids"]
 
 
 def parse_ids(text: str) -> list[int]:
@@ -23,6 +23,33 @@ def parse_ids(text: str) -> list[int]:
     for a, b in re.findall(r"(\d+)(?:\s*-\s*(\d+))?", text):
         ids.extend(range(int(a), int(b or a) + 1))
     return list(dict.fromkeys(ids))
+
+
+def dff_flags(res: Any, index: int) -> str:
+    """Short words for the quality flags of row `index` of a DffResult (``""``: none).
+
+    Parameters
+    ----------
+    res : DffResult or None
+        From :func:`~napari_calcium.compute_dff` (None: no flags).
+    index : int
+        Row (not ROI id).
+
+    Returns
+    -------
+    str
+        ``"neuropil-dominated"`` (corrected baseline <= f x the raw one) and/or ``"dF/F NaN
+        (baseline not positive)"``, comma-separated; ``""`` for an unflagged row.
+    """
+    if res is None or not 0 <= index < len(np.atleast_1d(res.baseline_ok)):
+        return ""
+    words = []
+    dominated = getattr(res, "neuropil_dominated", None)
+    if dominated is not None and bool(np.asarray(dominated)[index]):
+        words.append("neuropil-dominated")
+    if not bool(np.asarray(res.baseline_ok)[index]):
+        words.append("dF/F NaN (baseline not positive)")
+    return ", ".join(words)
 
 
 def color_hex(color: Any) -> str:

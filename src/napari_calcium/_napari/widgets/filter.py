@@ -12,7 +12,11 @@ AXES = {"space and time (t, y, x)": "tyx", "space only (y, x)": "yx"}
 
 
 class FilterWidget(StepWidget):
-    """Filter a movie in frame blocks (seamless), lazily when the movie is lazy."""
+    """Filter a movie in frame blocks (seamless), lazily when the movie is lazy.
+
+    Of a volume: one plane, or "all planes" filtered one plane at a time and stacked back into
+    a ``(t, z, y, x)`` movie (lazily too).
+    """
 
     title = "filter"
 

@@ -12,7 +12,11 @@ OPERATIONS = ("crop", "bin frames", "bin pixels", "detrend", "dF/F", "dF/sqrt(F)
 
 
 class ReshapeWidget(StepWidget):
-    """Crop (frames and a y/x box), bin in time or space, remove bleaching, or compute dF/F."""
+    """Crop (frames and a y/x box), bin in time or space, remove bleaching, or compute dF/F.
+
+    Of a volume: one plane (a ``(t, y, x)`` result), or "all planes" (the core functions take
+    the ``(t, z, y, x)`` volume whole).
+    """
 
     title = "reshape"
 
@@ -41,6 +45,9 @@ class ReshapeWidget(StepWidget):
             self.method,
             self.window,
         ]
+
+    def all_planes_mode(self) -> str:
+        return "volume"
 
     def _show(self, *_):
         op = self.operation.value

@@ -15,7 +15,7 @@ from ...core.rois.roiset import RoiSet
 from ...errors import NapariCalciumError
 from .._layers import METADATA_KEY
 from .._rois import rois_from_labels_layer, rois_from_shapes_layer, rois_labels_kwargs
-from ._base import JobWidget, StepWidget, prefer
+from ._base import JobWidget, PlaneView, StepWidget, prefer
 
 
 def _layers_of(viewer, kind: str, *, ndim: int | None = None) -> list:
@@ -92,7 +92,14 @@ class _LayerPickers(JobWidget):
 
 
 class DetectRoisWidget(StepWidget):
-    """Find cell bodies in a movie (activity and anatomy), score them, and add a Labels layer."""
+    """Find cell bodies in a movie (activity and anatomy), score them, and add a Labels layer.
+
+    Of a volume: one plane, or "all planes", each detected on its own and added as its own
+    ``(y, x)`` Labels layer ("<volume> plane <k> ROIs", ``metadata["napari_calcium"]["plane"]``).
+    Planes of a volume are tens of µm apart and hold different cells, and every later step
+    (Extract traces, Save ROIs) takes a ``(y, x)`` ROI layer on one plane's frames, as suite2p
+    keeps one result per plane.
+    """
 
     title = "detect ROIs"
 
@@ -122,20 +129,33 @@ class DetectRoisWidget(StepWidget):
         if layer.ndim != 3:
             raise NapariCalciumError(
                 f"{layer.name!r} has {layer.ndim} axes; ROI detection needs a (t, y, x) movie "
-                "(pick one plane of a volume first)"
+                "(for a volume, choose a plane, or all planes, in the plane box)"
             )
         kwargs = self._detect_kwargs(layer)
         evaluate = self.evaluate.value
         min_snr = self.min_snr.value or None
         min_r = self.min_r.value if self.min_r.value > -1.0 else None
 
+        caught: list[str] = []
+        self._detect_warnings = caught
+
         def run(movie, *, progress=None, should_stop=None):
+            import warnings
+
             from ...core.rois import quality
             from ...core.rois.detection import detect as detection
+            from ...errors import DetectionWarning
 
-            rois = detection.detect_rois(
-                movie, **kwargs, progress=progress, should_stop=should_stop
-            )
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always", DetectionWarning)
+                rois = detection.detect_rois(
+                    movie, **kwargs, progress=progress, should_stop=should_stop
+                )
+            for w in seen:
+                if issubclass(w.category, DetectionWarning):
+                    caught.append(str(w.message))
+                else:  # not ours to swallow
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             if evaluate and len(rois):
                 rois = quality.evaluate_rois(
                     movie, rois, frame_rate_hz=kwargs.get("frame_rate_hz"),
@@ -149,11 +169,29 @@ class DetectRoisWidget(StepWidget):
         return run, (layer.data,), {}
 
     def outputs(self, layer, result):
+        step = {"step": self.title, **self._params}
+        if getattr(self, "_detect_warnings", None):
+            step["warnings"] = list(self._detect_warnings)
+        extra = {"steps": [step]}
+        if isinstance(layer, PlaneView):  # ROIs of one plane of the volume layer
+            step["plane"] = layer.plane
+            extra["derived_from"] = layer.volume.name
         data, kwargs = rois_labels_kwargs(
-            result, name=f"{layer.name} ROIs", reference=layer,
-            extra_meta={"steps": [{"step": self.title, **self._params}]},
-        )  # fmt: skip
+            result, name=f"{layer.name} ROIs", reference=layer, extra_meta=extra
+        )
         return [(data, kwargs, "labels")]
+
+    def _add(self, outputs):
+        """Add the layers; a too-short or too-noisy recording's warning goes on the status line."""
+        super()._add(outputs)
+        found = getattr(self, "_detect_warnings", None)
+        if found:
+            self.status.value += " — warning: " + " | ".join(dict.fromkeys(found))
+
+    def combine_planes(self, volume, planes, results):
+        """One Labels layer per plane (the planes hold different cells)."""
+        return [out for plane, rois in zip(planes, results, strict=True)
+                for out in self.outputs(plane, rois)]  # fmt: skip
 
 
 class ShapesToRoisWidget(_LayerPickers):

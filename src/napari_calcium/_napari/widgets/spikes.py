@@ -24,7 +24,7 @@ from ...errors import NapariCalciumError, OperationCancelled
 from .._layers import METADATA_KEY
 from ._base import holds_traces, trace_layers
 from .rois import _LayerPickers
-from .traces import _meta, _set_features, _store
+from .traces import RATE_HINT, _meta, _set_features, _store
 
 __all__ = ["SOURCES", "DeconvolveWidget", "EventsWidget", "concat_results", "source_traces"]
 
@@ -184,7 +184,7 @@ class DeconvolveWidget(_LayerPickers):
             return "choose a ROI layer with traces (run Extract traces first)"
         rate = traces.frame_rate_hz or meta.get("frame_rate_hz")
         if not rate:
-            return "the traces have no frame rate; τ is in seconds"
+            return "the traces have no frame rate (τ is in seconds)" + RATE_HINT
         found = source_traces(meta, self.source.value)
         if found is None:
             return "no dF/F stored with this layer: run dF/F first, or choose 'corrected'"
@@ -325,8 +325,29 @@ class DeconvolveWidget(_LayerPickers):
         )
 
 
+def _detect_events():
+    from ...core.spikes.event_detection import detect_events
+
+    return detect_events
+
+
+def _identify_events():
+    from ...core.spikes.events import identify_events
+
+    return identify_events
+
+
+#: the Events widget's methods: a label -> a function that imports the detector
+EVENT_METHODS = {"noise model": _detect_events, "calscipy": _identify_events}
+
+
 class EventsWidget(_LayerPickers):
-    """Event onsets of every stored trace (CalSciPy's derivative method); optional Points layer."""
+    """Event onsets of every stored trace, above each trace's noise; optional Points layer.
+
+    The default method, ``detect_events``, sets each trace's threshold from a noise model so that
+    pure noise gives the false-event rate chosen here; "calscipy" is CalSciPy's rule (a threshold
+    in SDs of each trace's own derivative), which fires on noise in quiet traces.
+    """
 
     title = "events"
     needs = (("rois_box", holds_traces),)  # the ROI layer whose traces this step reads
@@ -335,31 +356,45 @@ class EventsWidget(_LayerPickers):
         self.viewer = napari_viewer
         self.rois_box = ComboBox(label="ROIs with traces", choices=self._labels)
         self.source = ComboBox(label="input", choices=list(SOURCES), value="auto")
-        self.smooth = FloatSpinBox(label="smoothing σ (s; 0 = none)", value=0.1, min=0.0,
-                                   max=10.0, step=0.01)  # fmt: skip
+        self.method = ComboBox(label="method", choices=list(EVENT_METHODS), value="noise model")
+        self.smooth = FloatSpinBox(label="smoothing σ (s; 0 = none)", value=0.075, min=0.0,
+                                   max=10.0, step=0.005)  # fmt: skip
+        self.false_rate = FloatSpinBox(label="false events / min of pure noise", value=0.3,
+                                       min=0.01, max=60.0, step=0.1)  # fmt: skip
         self.threshold = FloatSpinBox(label="threshold (SD of the derivative)", value=0.5,
-                                      min=0.0, max=100.0, step=0.1)  # fmt: skip
+                                      min=0.0, max=100.0, step=0.1, visible=False)  # fmt: skip
         self.timeout = FloatSpinBox(label="minimum interval (s)", value=0.5, min=0.0, max=600.0,
                                     step=0.05)  # fmt: skip
         self.points = CheckBox(text="add a Points layer of the events (ROI centroids)", value=True)
         super().__init__(
             napari_viewer, [self.rois_box],
-            [self.source, self.smooth, self.threshold, self.timeout, self.points],
+            [self.source, self.method, self.smooth, self.false_rate, self.threshold,
+             self.timeout, self.points],
             run_text="Find events",
         )  # fmt: skip
         self.result = None
+        self.method.changed.connect(self._method_changed)
+
+    def _method_changed(self, method: str) -> None:
+        """Show the threshold of the chosen method; CalSciPy's smoothing default is 0.1 s."""
+        calscipy = method == "calscipy"
+        self.threshold.visible = calscipy
+        self.false_rate.visible = not calscipy
+        self.smooth.value = 0.1 if calscipy else 0.075
 
     def _labels(self, _w=None):
         return [(layer.name, layer) for layer in trace_layers(self.viewer)]
 
     def kwargs(self, rate: float) -> dict:
-        """Keyword arguments of ``identify_events`` for the current settings."""
-        return {
+        """Keyword arguments of the chosen method's function for the current settings."""
+        common = {
             "frame_rate_hz": float(rate),
             "smooth_s": float(self.smooth.value) or None,
-            "threshold_sd": float(self.threshold.value),
             "timeout_s": float(self.timeout.value),
         }
+        if self.method.value == "calscipy":
+            return {**common, "threshold_sd": float(self.threshold.value)}
+        return {**common, "false_rate_hz": float(self.false_rate.value) / 60.0}
 
     def start(self):
         layer = self.rois_box.value
@@ -370,7 +405,9 @@ class EventsWidget(_LayerPickers):
             return None
         rate = traces.frame_rate_hz or meta.get("frame_rate_hz")
         if not rate:
-            self.status.value = "the traces have no frame rate; the intervals are in seconds"
+            self.status.value = (
+                "the traces have no frame rate (the intervals are in seconds)" + RATE_HINT
+            )
             return None
         found = source_traces(meta, self.source.value)
         if found is None:
@@ -378,13 +415,14 @@ class EventsWidget(_LayerPickers):
             return None
         x, source = found
         kwargs = self.kwargs(rate)
+        detect = EVENT_METHODS[self.method.value]()
 
         def run(x, *, progress=None, should_stop=None):
-            from ...core.spikes.events import event_counts, identify_events
+            from ...core.spikes.events import event_counts
 
             if should_stop is not None and should_stop():
                 raise OperationCancelled("event detection cancelled")
-            events = identify_events(x, **kwargs)
+            events = detect(x, **kwargs)
             return events, event_counts(events)
 
         return self.launch(run, x, on_returned=lambda r: self._done(layer, traces, source, r))
@@ -394,12 +432,23 @@ class EventsWidget(_LayerPickers):
         self.result = events
         _store(layer, events=events, events_source=source)
         duration_s = traces.n_frames / float(_rate(layer, traces))
+        noise = {}
+        if getattr(events, "noise_sd", None) is not None:  # detect_events: the noise model's
+            noise = {
+                "event_noise_sd": np.asarray(events.noise_sd, dtype=np.float64),
+                "event_threshold_sigma": np.asarray(events.threshold_sigma, dtype=np.float64),
+            }
         _set_features(
             layer, traces.ids, event_count=counts.astype(np.float64),
-            event_rate_hz=counts / duration_s,
+            event_rate_hz=counts / duration_s, **noise,
         )  # fmt: skip
         self.last_layers = []
         text = f"{self.title}: done → {int(counts.sum())} event(s) in {len(counts)} ROI(s)"
+        if noise:
+            thr = noise["event_threshold_sigma"]
+            thr = thr[np.isfinite(thr)]
+            if thr.size:
+                text += f", threshold {thr.min():.1f}–{thr.max():.1f} σ"
         if self.points.value:
             try:
                 points = self._add_points(layer, traces, events)

@@ -12,7 +12,12 @@ KINDS = ("mean", "max", "min", "median", "std", "range", "correlation", "peak-to
 
 
 class SummaryImagesWidget(StepWidget):
-    """A ``(y, x)`` summary image of a movie, computed in one streaming pass."""
+    """A ``(y, x)`` summary image of a movie, computed in one streaming pass.
+
+    Of a volume: one plane's ``(y, x)`` image, or "all planes" as a ``(z, y, x)`` image (the
+    projections in one pass over the volume, the correlation and peak-to-noise images plane by
+    plane).
+    """
 
     title = "summary image"
 
@@ -27,6 +32,10 @@ class SummaryImagesWidget(StepWidget):
     def _show(self, *_):
         self.eight.visible = self.kind.value == "correlation"
         self.sigma.visible = self.kind.value == "peak-to-noise"
+
+    def all_planes_mode(self) -> str:
+        local = self.kind.value in ("correlation", "peak-to-noise")
+        return "per plane" if local else "volume"
 
     def _settings(self) -> dict:
         if self.kind.value == "correlation":
@@ -44,7 +53,7 @@ class SummaryImagesWidget(StepWidget):
 
     def outputs(self, layer, result):
         image = np.asarray(result)
-        planes = layer.ndim - 1 - 2  # (t, [z,] y, x) -> ([z,] y, x)
+        planes = image.ndim - 2  # (t, [z,] y, x) -> ([z,] y, x)
         kwargs = self.derived_kwargs(
             layer,
             name=f"{layer.name} {self.kind.value}",

@@ -1,4 +1,11 @@
-"""Save traces: the traces (dF/F, spikes) stored with a ROI layer to NPZ, CSV or NWB, exactly."""
+"""Save traces: the traces (dF/F, spikes, events) stored with a ROI layer to NPZ, CSV or NWB.
+
+Everything is written exactly as stored with the layer (``layer.metadata["napari_calcium"]``):
+``"traces"``, ``"dff"``, ``"spikes"`` (with ``"spikes_source"``) and ``"events"`` (with
+``"events_source"``). Spikes or events of other traces (another number of ROIs or frames) are
+left out, and the status line says so. NWB takes the traces, dF/F and spikes; events go to NPZ
+and CSV.
+"""
 
 from __future__ import annotations
 
@@ -27,8 +34,24 @@ def _stored_spikes(meta: dict, traces) -> dict:
     return {"spikes": spikes, "spikes_input": meta.get("spikes_source")}
 
 
+def _stored_events(meta: dict, traces) -> dict:
+    """``events=`` and ``events_input=`` for the writers when events fit the traces, else ``{}``.
+
+    The Events step stores one array of onset frames per row of the traces; events of other
+    traces (another number of ROIs, or frames past their end) do not fit.
+    """
+    events = meta.get("events")
+    if events is None or len(events) != traces.n_rois:
+        return {}
+    for frames in events:
+        frames = np.asarray(frames)
+        if frames.size and (frames.min() < 0 or frames.max() >= traces.n_frames):
+            return {}
+    return {"events": list(events), "events_input": meta.get("events_source")}
+
+
 class SaveTracesWidget(_LayerPickers):
-    """Write a ROI layer's stored traces, dF/F and spikes; NWB asks for the metadata it needs."""
+    """Write a ROI layer's stored traces, dF/F, spikes and events; NWB asks for its metadata."""
 
     title = "save traces"
     needs = (("rois_box", holds_traces),)  # the ROI layer whose traces this step reads
@@ -107,7 +130,12 @@ class SaveTracesWidget(_LayerPickers):
         }
 
     def _target(self, fmt: str) -> Path | None:
-        """The file to write from the "save as" box, or None with the reason on the status line."""
+        """The file to write from the "save as" box, or None with the reason on the status line.
+
+        The name may end in the chosen format's extension or in none (it is added); another
+        extension is refused rather than replaced (``session.txt`` never becomes
+        ``session.npz``, nor ``day.3`` ``day.npz``).
+        """
         text = str(self.path.line_edit.value or "").strip()  # .value turns "" into "."
         path = Path(text).expanduser() if text else None
         if path is None or text in (".", "..") or path.name in ("", ".", ".."):
@@ -118,6 +146,20 @@ class SaveTracesWidget(_LayerPickers):
             return None
         if not path.parent.is_dir():
             self.status.value = f"error: {path.parent} does not exist; choose an existing folder"
+            return None
+        suffix = path.suffix.lower()
+        if suffix and suffix[1:] not in FORMATS:
+            self.status.value = (
+                f"error: unknown extension {path.suffix!r} in {path.name!r}: end the name in "
+                f".{fmt} (or {', '.join('.' + f for f in FORMATS if f != fmt)} with that "
+                "format), or leave the extension off"
+            )
+            return None
+        if suffix and suffix[1:] != fmt:
+            self.status.value = (
+                f"error: {path.name!r} ends in {path.suffix} but the format is {fmt}: choose "
+                f"the format {suffix[1:]}, or end the name in .{fmt}"
+            )
             return None
         return path.with_suffix("." + fmt)
 
@@ -133,6 +175,7 @@ class SaveTracesWidget(_LayerPickers):
         if path is None:
             return None
         spikes = _stored_spikes(meta, traces)
+        events = _stored_events(meta, traces)
         try:
             rois = rois_from_labels_layer(layer)
             if fmt == "nwb":
@@ -149,17 +192,26 @@ class SaveTracesWidget(_LayerPickers):
                 from ...io.trace_files import save_traces
 
                 written = save_traces(
-                    path, traces, dff=meta.get("dff"), rois=rois,
-                    **spikes, format=fmt, overwrite=bool(self.overwrite.value),
+                    path, traces, dff=meta.get("dff"), rois=rois, **spikes, **events,
+                    format=fmt, overwrite=bool(self.overwrite.value),
                 )  # fmt: skip
         except NapariCalciumError as exc:
             self.status.value = f"error: {exc}"
             return None
         self.written = [Path(p) for p in written]
-        stale = meta.get("spikes") is not None and not spikes
+        notes = []
+        if meta.get("spikes") is not None and not spikes:
+            notes.append("the stored spikes do not fit these traces: not saved")
+        if meta.get("events") is not None and not events:
+            notes.append("the stored events do not fit these traces: not saved")
+        elif events and fmt == "nwb":
+            notes.append("events are not written to NWB: save NPZ or CSV for them")
+        elif events:
+            n_events = sum(len(e) for e in events["events"])
+            notes.append(f"with the events: {n_events} in {len(events['events'])} ROI(s)")
         self.status.value = (
             f"saved {len(self.written)} file(s): "
             + ", ".join(p.name for p in self.written)
-            + (" (the stored spikes do not fit these traces: not saved)" if stale else "")
+            + "".join(f" ({note})" for note in notes)
         )
         return None

@@ -11,6 +11,11 @@ The dF/F widget's live preview of the selected ROI (``"dff_preview"``: ``id``, `
 noted in the message: its baseline over the fluorescence, its dF/F in the dF/F plot (also before
 any dF/F is stored). It is never mistaken for, nor replaces, the stored arrays.
 
+dF/F quality flags (issue 17: ``DffResult.neuropil_dominated``, or ``baseline_ok`` False) are shown
+for every selected ROI that has one: the dF/F plot's title says "ROI n flagged: neuropil-dominated",
+the stacked view's label of its dF/F reads "ROI n (flagged: ...)", and the message gives the reason
+(:meth:`~napari_calcium.core.traces.dff.DffResult.flag_reasons`).
+
 Spike inference (``"spikes"``, a DeconvolutionResult, and the Deconvolve widget's
 ``"spikes_preview"``) is drawn by :class:`._plot_spikes.SpikesMixin`: the reconvolved fit over
 the trace it was computed from, the activity in a third plot ("spikes" box).
@@ -36,8 +41,17 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._layers import METADATA_KEY, first_frame_time_s
 from ._base import compact_picker, wrapping_label
-from ._plot_items import LabelsLayerPicker, RowBounds, TextPool, bounds, parse_ids, stored
+from ._plot_items import (
+    LabelsLayerPicker,
+    RowBounds,
+    TextPool,
+    bounds,
+    dff_flags,
+    parse_ids,
+    stored,
+)
 from ._plot_items import color_hex as _color_hex
 from ._plot_spikes import SPIKE_COLORS, SPIKE_STYLES, SpikesMixin
 
@@ -102,6 +116,7 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
         self._bounds = RowBounds()  # (min, max) of stored rows: stacked offsets and y range
         self._bounds_of: Any = None
         self._use_spikes = False  # the "spikes" box is shown and checked
+        self._dff_title: str | None = None  # the dF/F plot's title now (flagged ROIs)
 
         self.layer_box = QComboBox()
         compact_picker(self.layer_box)
@@ -187,6 +202,18 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
         """The DffResult stored with the chosen layer, or None (then the dF/F box is hidden)."""
         return _store(self.layer).get("dff") if self.layer is not None else None
 
+    def flags_of(self, roi: int) -> str:
+        """The stored dF/F's quality flags of ROI id `roi` in short words (``""``: none).
+
+        ``"neuropil-dominated"`` and/or ``"dF/F NaN (baseline not positive)"``; see
+        :func:`._plot_items.dff_flags`.
+        """
+        traces, dff = self.traces, self.dff
+        if traces is None or dff is None or np.shape(dff.dff)[0] != traces.n_rois:
+            return ""
+        hits = np.flatnonzero(np.asarray(traces.ids) == int(roi))
+        return dff_flags(dff, int(hits[0])) if hits.size else ""
+
     def frame_rate_hz(self) -> float | None:
         """Frames per second: from the traces, else the layer metadata, else the movie's scale."""
         traces = self.traces
@@ -198,6 +225,17 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
         if movie is not None and float(movie.scale[0]) != 1.0:
             return 1.0 / float(movie.scale[0])
         return None
+
+    def first_time_s(self) -> float:
+        """Time of the first frame (s) when the frame rate is known, so the plot's time axis
+        matches the movie's (a Bruker volume's first time point is at 0.18 s); else 0."""
+        if not self.frame_rate_hz():
+            return 0.0
+        t0 = first_frame_time_s(_store(self.layer))
+        movie = self.movie_layer()
+        if t0 is None and movie is not None:
+            t0 = first_frame_time_s(movie.metadata.get(METADATA_KEY) or {})
+        return t0 or 0.0
 
     def movie_layer(self) -> Any:
         """The movie the traces came from: ``derived_from`` if present, else a matching movie."""
@@ -225,13 +263,14 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
         """(x values, True if in seconds) shared by all curves; cached per traces object."""
         traces = self.traces
         rate = self.frame_rate_hz()
-        key = (id(traces), rate or 0.0, traces.n_frames)
-        if self._x_cache is None or self._x_cache[:3] != key:
+        t0 = self.first_time_s()
+        key = (id(traces), rate or 0.0, traces.n_frames, t0)
+        if self._x_cache is None or self._x_cache[:4] != key:
             x = np.arange(traces.n_frames, dtype=np.float64)
             if rate:
-                x /= rate
+                x = x / rate + t0
             self._x_cache = (*key, x)
-        return self._x_cache[3], bool(rate)
+        return self._x_cache[4], bool(rate)
 
     # ------------------------------------------------------------------ selection
     def _on_selected_label(self, event: Any = None) -> None:
@@ -366,6 +405,7 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
         spike_rows = self._spike_rows(traces) if self._use_spikes else set()
         self.plots[1].setVisible(use_dff or 1 in spike_rows)
         self.plots[2].setVisible(2 in spike_rows)
+        self._show_flags_title(use_dff)
         if traces is None or not self.selected_ids:
             self._hide_unused(used)
             return
@@ -388,9 +428,11 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
                 y_range[row] = [min(y_range[row][0], lo + shift), max(y_range[row][1], hi + shift)]
                 plan.append((row, roi, name, y, shift))
             if stacked:
+                flags = self.flags_of(roi)
                 for row in range(n_rows):
                     if spans[row] > 0:  # as before: a flat row gets no label
-                        self._texts[row].show(f"ROI {roi}", float(x[0]), offsets[row], self._text)
+                        text = f"ROI {roi}" + (f" (flagged: {flags})" if flags and row == 1 else "")
+                        self._texts[row].show(text, float(x[0]), offsets[row], self._text)
                         offsets[row] += 1.1 * spans[row]
         counts = [sum(p[0] == row for p in plan) for row in range(n_rows)]
         for row, pool in enumerate(self._pool):
@@ -409,6 +451,20 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
                 curve.setVisible(True)
             self.curves[(roi, name)] = curve
         self._update_cursor()
+
+    def _show_flags_title(self, use_dff: bool) -> None:
+        """The dF/F plot's title names the shown ROIs with a quality flag (none: no title)."""
+        flagged = [(roi, self.flags_of(roi)) for roi in self.selected_ids] if use_dff else []
+        flagged = [(roi, f) for roi, f in flagged if f]
+        title = "; ".join(f"ROI {roi} flagged: {f}" for roi, f in flagged) or None
+        if title != self._dff_title:  # a title changes the layout: only when it changes
+            self.plots[1].setTitle(title, color="#e0a030" if title else None)
+            self._dff_title = title
+
+    @property
+    def dff_title(self) -> str | None:
+        """The dF/F plot's title: the flagged ROIs shown, or None."""
+        return self._dff_title
 
     def _set_ranges(self, x: np.ndarray, y_range: list, in_seconds: bool) -> None:
         """All data in view: x from the time axis, y from the planned curves' bounds."""
@@ -454,13 +510,34 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
             parts.append(f"No traces for ROI id(s) {', '.join(map(str, self._unknown))}.")
         if self.frame_rate_hz() is None:
             parts.append("Frame rate unknown: time axis in frames.")
+        reasons = self._flag_reasons(traces)
+        if reasons:
+            parts.append("Flagged: " + "; ".join(reasons) + ".")
         if preview is not None and int(preview["id"]) in self.selected_ids:
+            flags = preview.get("flags")
             parts.append(
                 f"Dashed: dF/F widget preview of ROI {int(preview['id'])} "
-                f"({preview.get('method', '?')}, baseline and dF/F; not stored)."
+                f"({preview.get('method', '?')}, baseline and dF/F; not stored"
+                + (f"; flagged: {flags}" if flags else "")
+                + ")."
             )
         parts.append(self._spikes_message(traces))
         return " ".join(p for p in parts if p)
+
+    def _flag_reasons(self, traces: Any) -> list[str]:
+        """``"ROI n: <reason>"`` for the selected ROIs flagged in the stored dF/F."""
+        dff = self.dff
+        if dff is None or traces is None or np.shape(dff.dff)[0] != traces.n_rois:
+            return []
+        if not any(self.flags_of(roi) for roi in self.selected_ids):
+            return []
+        reasons = dff.flag_reasons()
+        out = []
+        for roi in self.selected_ids:
+            i = int(np.flatnonzero(np.asarray(traces.ids) == roi)[0])
+            if reasons[i]:
+                out.append(f"ROI {roi}: {reasons[i]}")
+        return out
 
     # ------------------------------------------------------------------ time link
     def current_frame(self) -> int:
@@ -473,12 +550,12 @@ class TracePlotWidget(SpikesMixin, LabelsLayerPicker, QWidget):
 
     def _x_of_frame(self, frame: int) -> float:
         rate = self.frame_rate_hz()
-        return frame / rate if rate else float(frame)
+        return self.first_time_s() + frame / rate if rate else float(frame)
 
     def frame_at(self, x: float) -> int:
         """The frame at plot x (seconds, or frames without a rate), clipped to the traces."""
         rate = self.frame_rate_hz()
-        frame = round(x * rate) if rate else round(x)
+        frame = round((x - self.first_time_s()) * rate) if rate else round(x)
         n = self.traces.n_frames if self.traces is not None else frame + 1
         return min(max(frame, 0), n - 1)
 

@@ -3,8 +3,9 @@
 Results are stored with the ROI Labels layer, in ``layer.metadata["napari_calcium"]``: ``"traces"``
 (a :class:`~napari_calcium.core.traces.extraction.TraceSet`) and ``"dff"`` (a
 :class:`~napari_calcium.core.traces.dff.DffResult`), and per-ROI scalars go into the layer's
-``features`` table (``mean_F``, ``neuropil_coefficient``, ``dff_snr``, ``noise_nu``), so the trace
-plot and the exporters read them from there. The widgets only call the core functions.
+``features`` table (``mean_F``, ``neuropil_coefficient``, ``dff_snr``, ``noise_nu``, and the dF/F
+quality flags ``baseline_ok``, ``neuropil_dominated``, ``baseline_fraction`` of issue 17), so the
+trace plot and the exporters read them from there. The widgets only call the core functions.
 """
 
 from __future__ import annotations
@@ -14,12 +15,26 @@ import warnings
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox
 
-from ...core.traces.dff import DFF_METHODS
+from ...core.traces.dff import DEFAULT_MIN_BASELINE_FRACTION, DFF_DENOMINATORS, DFF_METHODS
 from ...errors import DegenerateTraceWarning, NapariCalciumError
 from .._layers import METADATA_KEY
 from .._rois import rois_from_labels_layer
-from ._base import _frame_rate_hz, holds_traces, is_movie, movie_layers, trace_layers
+from ._base import (
+    PlaneView,
+    _frame_rate_hz,
+    holds_traces,
+    is_movie,
+    movie_layers,
+    n_planes,
+    plane_picker,
+    select_plane,
+    trace_layers,
+)
+from ._plot_items import dff_flags
 from .rois import _LayerPickers, _layers_of
+
+#: how to give a frame rate the file did not state (widgets that need one say this)
+RATE_HINT = ": type it in Plugins > napari-calcium > Recording properties"
 
 #: metadata entries that a new extraction makes stale (computed from the old traces)
 STALE_AFTER_TRACES = {
@@ -64,6 +79,8 @@ class ExtractTracesWidget(_LayerPickers):
     def __init__(self, napari_viewer=None) -> None:
         self.viewer = napari_viewer
         self.movie_box = ComboBox(label="movie", choices=self._movies)
+        # a (t, z, y, x) volume: which plane the ROIs are on (shown only for a volume)
+        self.plane_box = plane_picker(lambda: self.movie_box.value, all_planes=False)
         self.rois_box = ComboBox(label="ROIs", choices=self._labels)
         self.neuropil = CheckBox(text="neuropil correction", value=True)
         self.estimate = CheckBox(text="estimate the coefficient per ROI", value=False)
@@ -73,14 +90,30 @@ class ExtractTracesWidget(_LayerPickers):
         self.inner = SpinBox(label="inner radius (px)", value=2, min=0, max=50)
         self.min_pixels = SpinBox(label="min neuropil pixels", value=350, min=1, max=100_000)
         super().__init__(
-            napari_viewer, [self.movie_box, self.rois_box],
+            napari_viewer, [self.movie_box, self.plane_box, self.rois_box],
             [self.neuropil, self.estimate, self.coefficient, self.inner, self.min_pixels],
             run_text="Extract",
         )  # fmt: skip
         self.result = None
+        self.movie_box.changed.connect(self.plane_box.follow_layer)
+        self.movie_box.changed.connect(self._plane_of_rois)
+        self.rois_box.changed.connect(self._plane_of_rois)
+        self.plane_box.follow_layer()
+        self._plane_of_rois()
 
     def _movies(self, _w=None):
-        return [(layer.name, layer) for layer in movie_layers(self.viewer) if layer.ndim == 3]
+        return [
+            (layer.name, layer)
+            for layer in movie_layers(self.viewer)
+            if layer.ndim == 3 or n_planes(layer)
+        ]
+
+    def _plane_of_rois(self, *_) -> None:
+        """ROIs found on plane k of a volume (their metadata says so): choose plane k."""
+        labels = self.rois_box.value
+        plane = None if labels is None else _meta(labels).get("plane")
+        if plane is not None and f"plane {plane}" in self.plane_box.choices:
+            self.plane_box.value = f"plane {plane}"
 
     def _labels(self, _w=None):
         return [(layer.name, layer) for layer in _layers_of(self.viewer, "labels", ndim=2)]
@@ -96,6 +129,8 @@ class ExtractTracesWidget(_LayerPickers):
 
     def start(self):
         movie, labels = self.movie_box.value, self.rois_box.value
+        if movie is not None:  # one plane of a volume, lazily (a PlaneView)
+            movie = select_plane(movie, self.plane_box.value)
         if movie is None or labels is None:
             self.status.value = "choose a (t, y, x) movie layer and a ROI Labels layer"
             return None
@@ -120,9 +155,12 @@ class ExtractTracesWidget(_LayerPickers):
                 **settings,
             )  # fmt: skip
 
-        return self.launch(run, movie.data, rois, on_returned=lambda r: self._done(labels, r))
+        source = (movie.volume if isinstance(movie, PlaneView) else movie).name  # a layer name
+        return self.launch(
+            run, movie.data, rois, on_returned=lambda r: self._done(labels, r, source)
+        )
 
-    def _done(self, labels, result) -> None:
+    def _done(self, labels, result, movie_name: str | None = None) -> None:
         rois, traces = result
         self.result = traces
         # a new extraction makes an older dF/F, spikes and events stale: drop them
@@ -131,6 +169,7 @@ class ExtractTracesWidget(_LayerPickers):
             rois=rois,
             traces=traces,
             frame_rate_hz=traces.frame_rate_hz,
+            traces_from=movie_name,  # the Recording properties widget follows this link
             **STALE_AFTER_TRACES,
         )
         _set_features(
@@ -145,7 +184,13 @@ class ExtractTracesWidget(_LayerPickers):
 
 
 class DffWidget(_LayerPickers):
-    """ΔF/F of the stored traces; a preview of the selected ROI follows every parameter change."""
+    """ΔF/F of the stored traces; a preview of the selected ROI follows every parameter change.
+
+    From the neuropil-corrected traces, the raw F goes along: the denominator rule (default
+    ``"floored"``: ``max(F0c, f · F0raw)``) and the ``neuropil_dominated`` flag of
+    :func:`~napari_calcium.compute_dff` apply, and the flags go to the preview, the status and the
+    ROI layer's features.
+    """
 
     title = "dF/F"
     needs = (("rois_box", holds_traces),)  # the ROI layer whose traces this step reads
@@ -159,14 +204,26 @@ class DffWidget(_LayerPickers):
         self.percentile = FloatSpinBox(label="percentile (0 = method default)", value=0.0,
                                        min=0.0, max=99.0, step=1.0)  # fmt: skip
         self.use_corrected = CheckBox(text="from neuropil-corrected traces", value=True)
+        self.denominator = ComboBox(
+            label="denominator", choices=list(DFF_DENOMINATORS), value=DFF_DENOMINATORS[0],
+            tooltip="floored: max(corrected F0, f x raw F0); corrected: corrected F0 (before "
+            "issue 17); raw: raw F0 (FISSA, CaImAn)",
+        )  # fmt: skip
+        self.min_fraction = FloatSpinBox(
+            label="min corrected / raw F0", value=DEFAULT_MIN_BASELINE_FRACTION, min=0.01,
+            max=0.9, step=0.01,
+            tooltip="f: floor of the denominator and threshold of the neuropil-dominated flag",
+        )  # fmt: skip
         self.preview = Label(value="")
         super().__init__(
             napari_viewer, [self.rois_box],
-            [self.method, self.window, self.percentile, self.use_corrected, self.preview],
+            [self.method, self.window, self.percentile, self.use_corrected, self.denominator,
+             self.min_fraction, self.preview],
             run_text="Compute dF/F for all ROIs",
         )  # fmt: skip
         self.result = None
-        for w in (self.method, self.window, self.percentile, self.use_corrected, self.rois_box):
+        for w in (self.method, self.window, self.percentile, self.use_corrected, self.rois_box,
+                  self.denominator, self.min_fraction):  # fmt: skip
             w.changed.connect(self.update_preview)
         self._watched = None
         self.rois_box.changed.connect(self._watch)
@@ -188,7 +245,12 @@ class DffWidget(_LayerPickers):
         self.update_preview()
 
     def _kwargs(self, rate: float) -> dict:
-        kwargs: dict = {"frame_rate_hz": rate, "method": self.method.value}
+        kwargs: dict = {
+            "frame_rate_hz": rate,
+            "method": self.method.value,
+            "denominator": self.denominator.value,
+            "min_baseline_fraction": float(self.min_fraction.value),
+        }
         if self.window.value > 0 and self.method.value not in ("calscipy", "percentile"):
             kwargs["window_s"] = float(self.window.value)
         if self.percentile.value > 0 and self.method.value not in ("maximin",):
@@ -198,14 +260,22 @@ class DffWidget(_LayerPickers):
     def _source(self, traces) -> np.ndarray:
         return traces.corrected if self.use_corrected.value else traces.F
 
+    def _raw(self, traces) -> np.ndarray | None:
+        """The raw F for the denominator rule: only for neuropil-corrected traces."""
+        return traces.F if self.use_corrected.value and traces.Fneu is not None else None
+
     def update_preview(self, *_) -> None:
         """dF/F of the selected ROI only, with the current settings: baseline, SNR and ν."""
         from ...core.traces.dff import compute_dff, snr, standardized_noise
 
         layer = self.rois_box.value
         traces = None if layer is None else (layer.metadata.get(METADATA_KEY) or {}).get("traces")
-        if traces is None or traces.frame_rate_hz is None:
-            self.preview.value = "no traces with a frame rate: run Extract traces first"
+        if traces is None:
+            self.preview.value = "no traces: run Extract traces first"
+            self._show_preview(layer, None)
+            return
+        if traces.frame_rate_hz is None:
+            self.preview.value = "the traces have no frame rate" + RATE_HINT
             self._show_preview(layer, None)
             return
         roi_id = int(layer.selected_label)
@@ -215,10 +285,12 @@ class DffWidget(_LayerPickers):
             self._show_preview(layer, None)
             return
         row = self._source(traces)[hits[0]][None, :]
+        raw = self._raw(traces)
+        raw = None if raw is None else raw[hits[0]][None, :]
         try:
             with warnings.catch_warnings():  # the flag is shown here, not as a console warning
                 warnings.simplefilter("ignore", DegenerateTraceWarning)
-                res = compute_dff(row, **self._kwargs(traces.frame_rate_hz))
+                res = compute_dff(row, raw=raw, **self._kwargs(traces.frame_rate_hz))
         except NapariCalciumError as exc:
             self.preview.value = f"error: {exc}"
             self._show_preview(layer, None)
@@ -230,14 +302,17 @@ class DffWidget(_LayerPickers):
             return
         f0 = np.asarray(res.baseline)[0]
         nu = float(standardized_noise(res.dff, frame_rate_hz=traces.frame_rate_hz)[0])
+        flags = res.flag_reasons()[0]
         self.preview.value = (
             f"ROI {roi_id}: F0 {f0.min():.1f}–{f0.max():.1f}, peak dF/F "
             f"{float(np.max(res.dff)):.2f}, SNR {float(snr(res.dff)[0]):.1f}, ν {nu:.2f}"
+            + (f"; flagged: {flags}" if flags else "")
         )
         self.preview_result = res
         self._show_preview(layer, {
             "id": roi_id, "dff": np.asarray(res.dff)[0], "baseline": f0, "method": res.method,
             "source": "corrected" if self.use_corrected.value else "F",
+            "flags": dff_flags(res, 0),
         })  # fmt: skip
 
     @staticmethod
@@ -254,15 +329,17 @@ class DffWidget(_LayerPickers):
             self.status.value = "choose a ROI layer with traces (run Extract traces first)"
             return None
         if traces.frame_rate_hz is None:
-            self.status.value = "the traces have no frame rate; dF/F windows are in seconds"
+            self.status.value = (
+                "the traces have no frame rate (dF/F windows are in seconds)" + RATE_HINT
+            )
             return None
         kwargs = self._kwargs(traces.frame_rate_hz)
-        source = self._source(traces)
+        source, raw = self._source(traces), self._raw(traces)
 
         def run(x, *, progress=None, should_stop=None):
             from ...core.traces.dff import compute_dff, snr, standardized_noise
 
-            res = compute_dff(x, **kwargs)
+            res = compute_dff(x, raw=raw, **kwargs)
             rate = kwargs["frame_rate_hz"]
             return res, snr(res.dff), standardized_noise(res.dff, frame_rate_hz=rate)
 
@@ -280,10 +357,32 @@ class DffWidget(_LayerPickers):
             stale["spikes_preview"] = None
         _store(layer, dff=res, **stale)
         ok = np.asarray(res.baseline_ok, dtype=bool)
+        n = len(ok)
+        dominated = (
+            np.zeros(n, bool) if res.neuropil_dominated is None
+            else np.asarray(res.neuropil_dominated, dtype=bool)
+        )  # fmt: skip
+        fraction = (
+            np.full(n, np.nan) if res.baseline_fraction is None
+            else np.asarray(res.baseline_fraction, dtype=np.float64)
+        )  # fmt: skip
         _set_features(
             layer, traces.ids,
             dff_snr=np.asarray(snr_values), noise_nu=np.asarray(nu), baseline_ok=ok,
+            neuropil_dominated=dominated, baseline_fraction=fraction,
         )  # fmt: skip
-        flagged = int(np.count_nonzero(~ok))
-        note = f"; {flagged} ROI(s) flagged (baseline not positive: NaN)" if flagged else ""
+        note = ""
+        if dominated.any():
+            f = res.parameters.get("min_baseline_fraction", DEFAULT_MIN_BASELINE_FRACTION)
+            how = {
+                "floored": f"dF/F over max(F0c, {f:g} × raw F0)",
+                "corrected": "dF/F over that small F0c: inflated",
+                "raw": "dF/F over raw F0",
+            }.get(res.parameters.get("denominator"), "")
+            note += (
+                f"; {int(dominated.sum())} ROI(s) flagged neuropil-dominated (corrected F0 <= "
+                f"{f:g} × raw F0: {how})"
+            )
+        if not ok.all():
+            note += f"; {int(np.count_nonzero(~ok))} ROI(s) flagged (baseline not positive: NaN)"
         self.status.value = f"{self.title}: done ({res.method}) → stored with {layer.name!r}{note}"

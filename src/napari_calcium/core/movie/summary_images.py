@@ -9,7 +9,7 @@ The streaming sufficient statistics:
 
 * :class:`CorrStats`: ``Σd``, ``Σd²`` and the neighbour cross-products ``Σ d_p d_q`` of
   ``d = x - x[0]``, from which the local correlation image is finished. numpy blocks go through
-  the parallel numba kernel :func:`_corr_accumulate_numba`; any other namespace (cupy,
+  the numba kernel :func:`_corr_accumulate_numba` (rows over threads); any other namespace (cupy,
   array-API) through :func:`_corr_accumulate_xp`, the same algorithm as array expressions.
 * :class:`PNRStats`: running max and sum, and the Welch power in the high-frequency band
   ``[0.25, 0.5]`` cycles/frame for the noise level, over segments aligned to absolute frames.
@@ -31,6 +31,7 @@ import numpy as np
 
 from ...errors import ParameterError
 from .._backend import array_module, ndimage_module
+from .._threads import in_threads
 from ..chunking import auto_block_frames, iter_frame_blocks
 from .projections import Progress, StopHook, _check_movie, _f32
 
@@ -45,11 +46,15 @@ __all__ = [
 ]
 
 
-@numba.njit(parallel=True, cache=True)
-def _corr_accumulate_numba(block, ref, s, q, c_r, c_d, c_dr, c_dl, eight):  # pragma: no cover
-    """Add one block's sums in place; rows in parallel, each row's pairs with the row below."""
+@numba.njit(cache=True, nogil=True)
+def _corr_rows(block, ref, s, q, c_r, c_d, c_dr, c_dl, eight, start, stop):  # pragma: no cover
+    """Rows ``start:stop`` of one block's sums, in place; each row's pairs with the row below.
+
+    Serial and ``nogil``: :func:`_corr_accumulate_numba` spreads the rows over threads. Rows are
+    independent, so this equals the former ``prange`` kernel, which compiled 3x slower.
+    """
     n, ny, nx = block.shape
-    for y in numba.prange(ny):
+    for y in range(start, stop):
         d0 = np.empty(nx)
         d1 = np.empty(nx)
         down = y + 1 < ny
@@ -70,6 +75,12 @@ def _corr_accumulate_numba(block, ref, s, q, c_r, c_d, c_dr, c_dl, eight):  # pr
                     for x in range(nx - 1):
                         c_dr[y, x] += d0[x] * d1[x + 1]
                         c_dl[y, x] += d0[x + 1] * d1[x]
+
+
+def _corr_accumulate_numba(block, ref, s, q, c_r, c_d, c_dr, c_dl, eight) -> None:
+    """Add one numpy block's sums in place, rows spread over threads (:func:`_corr_rows`)."""
+    args = (block, ref, s, q, c_r, c_d, c_dr, c_dl, bool(eight))
+    in_threads(_corr_rows, args, int(block.shape[1]), "napari-calcium-corr")
 
 
 def _corr_accumulate_xp(block, ref, s, q, c_r, c_d, c_dr, c_dl, eight):

@@ -66,7 +66,10 @@ def _l1_distance(ys, xs, y0, x0, h, w):  # pragma: no cover - numba
     between its pixels never leave it and clipping at the image edge changes nothing.
     """
     big = h + w + 1
-    d = np.full((h, w), big, np.int32)
+    d = np.empty((h, w), np.int32)
+    for i in range(h):
+        for j in range(w):
+            d[i, j] = big
     for k in range(ys.size):
         d[ys[k] - y0, xs[k] - x0] = 0
     for i in range(h):
@@ -90,11 +93,21 @@ def _l1_distance(ys, xs, y0, x0, h, w):  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True)
 def _grid(ys, xs, reach, ny, nx):  # pragma: no cover - numba
-    """Bounding box of the ROI grown by `reach` px, clipped: (y0, y1, x0, x1), inclusive."""
-    y0 = max(ys.min() - reach, 0)
-    y1 = min(ys.max() + reach, ny - 1)
-    x0 = max(xs.min() - reach, 0)
-    x1 = min(xs.max() + reach, nx - 1)
+    """Bounding box of the ROI grown by `reach` px, clipped: (y0, y1, x0, x1), inclusive.
+
+    Plain loops rather than ``ys.min()``: numba's array reductions cost ~0.7 s of compile time.
+    """
+    ymin = ymax = ys[0]
+    xmin = xmax = xs[0]
+    for k in range(1, ys.size):
+        ymin = min(ymin, ys[k])
+        ymax = max(ymax, ys[k])
+        xmin = min(xmin, xs[k])
+        xmax = max(xmax, xs[k])
+    y0 = max(ymin - reach, 0)
+    y1 = min(ymax + reach, ny - 1)
+    x0 = max(xmin - reach, 0)
+    x1 = min(xmax + reach, nx - 1)
     return y0, y1, x0, x1
 
 
@@ -154,39 +167,69 @@ def _disk_steps(ys, xs, usable, inner, min_pixels):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def neuropil_counts(
-    indptr, indices, usable, integral, inner, min_pixels, circular
-):  # pragma: no cover
-    """Pass 1: steps and pixel count of every ROI's neuropil mask (0 steps for an empty ROI)."""
-    nx = usable.shape[1]
-    n = indptr.size - 1
-    steps = np.zeros(n, np.int64)
-    counts = np.zeros(n, np.int64)
-    for roi in range(n):
-        pix = indices[indptr[roi] : indptr[roi + 1]]
-        if pix.size == 0:
-            continue
-        ys = pix // nx
-        xs = pix % nx
-        if circular:
-            steps[roi], counts[roi] = _disk_steps(ys, xs, usable, inner, min_pixels)
-        else:
+def _rect_counts(
+    indptr, ys_all, xs_all, usable, integral, inner, min_pixels, steps, counts
+):  # pragma: no cover - numba
+    """:func:`neuropil_counts` with rectangular growth, into `steps` and `counts` (zeroed)."""
+    for roi in range(indptr.size - 1):
+        lo, hi = indptr[roi], indptr[roi + 1]
+        if hi > lo:
+            ys, xs = ys_all[lo:hi], xs_all[lo:hi]
             steps[roi], counts[roi] = _rect_steps(ys, xs, usable, integral, inner, min_pixels)
-    return steps, counts
 
 
 @njit(cache=True, nogil=True)
-def neuropil_fill(
-    indptr, indices, usable, inner, circular, steps, out_indptr, out_indices
-):  # pragma: no cover
+def _disk_counts(
+    indptr, ys_all, xs_all, usable, inner, min_pixels, steps, counts
+):  # pragma: no cover - numba
+    """:func:`neuropil_counts` with circular (L1 disk) growth, into `steps` and `counts`."""
+    for roi in range(indptr.size - 1):
+        lo, hi = indptr[roi], indptr[roi + 1]
+        if hi > lo:
+            ys, xs = ys_all[lo:hi], xs_all[lo:hi]
+            steps[roi], counts[roi] = _disk_steps(ys, xs, usable, inner, min_pixels)
+
+
+def neuropil_counts(indptr, indices, usable, integral, inner, min_pixels, circular):
+    """Pass 1: steps and pixel count of every ROI's neuropil mask (0 steps for an empty ROI).
+
+    Two kernels, one per growth rule, so that the default (rectangular) never compiles the
+    disk's code: one kernel with a ``circular`` flag compiled both, 1.9 s more (issue 16).
+    """
+    ys, xs = _pixel_rows_cols(indices, usable.shape[1])
+    n = indptr.size - 1
+    steps, counts = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    if circular:
+        _disk_counts(indptr, ys, xs, usable, int(inner), int(min_pixels), steps, counts)
+    else:
+        _rect_counts(indptr, ys, xs, usable, integral, int(inner), int(min_pixels), steps, counts)
+    return steps, counts
+
+
+def _pixel_rows_cols(indices, nx):
+    """Row and column of flat pixel `indices` (int64), computed once for every ROI by numpy."""
+    indices = np.asarray(indices, np.int64)
+    return indices // nx, indices % nx
+
+
+def neuropil_fill(indptr, indices, usable, inner, circular, steps, out_indptr, out_indices):
     """Pass 2: write the sorted pixel indices of each neuropil mask into the CSR arrays."""
+    ys, xs = _pixel_rows_cols(indices, usable.shape[1])
+    args = (indptr, ys, xs, usable, int(inner), bool(circular), steps, out_indptr, out_indices)
+    _fill(*args)
+
+
+@njit(cache=True, nogil=True)
+def _fill(
+    indptr, ys_all, xs_all, usable, inner, circular, steps, out_indptr, out_indices
+):  # pragma: no cover - numba
+    """:func:`neuropil_fill` on the pixels' rows and columns."""
     ny, nx = usable.shape
     for roi in range(indptr.size - 1):
-        pix = indices[indptr[roi] : indptr[roi + 1]]
-        if pix.size == 0:
+        lo, hi = indptr[roi], indptr[roi + 1]
+        if hi == lo:
             continue
-        ys = pix // nx
-        xs = pix % nx
+        ys, xs = ys_all[lo:hi], xs_all[lo:hi]
         outer = inner + STEP_PX * steps[roi]
         y0, y1, x0, x1 = _grid(ys, xs, outer, ny, nx)
         d = _l1_distance(ys, xs, y0, x0, y1 - y0 + 1, x1 - x0 + 1)

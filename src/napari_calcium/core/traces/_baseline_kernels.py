@@ -80,10 +80,16 @@ def _radix_argsort(keys, perm, tmp, count):
     nbits = 8 * keys.itemsize
     shift = 0
     while shift < nbits:
-        count[:] = 0
+        # plain loops, not ``count.max()`` / ``perm[:] = tmp``: numba's array expressions and
+        # their shape-mismatch error path cost ~2 s of compile time (issue 16)
+        for d in range(2048):
+            count[d] = 0
         for i in range(n):
             count[(keys[i] >> keys.dtype.type(shift)) & keys.dtype.type(2047)] += 1
-        if count.max() < n:  # skip digits shared by every key
+        largest = 0
+        for d in range(2048):
+            largest = max(largest, count[d])
+        if largest < n:  # skip digits shared by every key
             total = 0
             for d in range(2048):
                 c = count[d]
@@ -94,7 +100,8 @@ def _radix_argsort(keys, perm, tmp, count):
                 d = (keys[p] >> keys.dtype.type(shift)) & keys.dtype.type(2047)
                 tmp[count[d]] = p
                 count[d] += 1
-            perm[:] = tmp
+            for i in range(n):
+                perm[i] = tmp[i]
         shift += 11
 
 
