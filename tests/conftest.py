@@ -117,6 +117,40 @@ def run_job(widget, qtbot, timeout: int = 120_000) -> None:
     assert ": done" in widget.status.value, widget.status.value
 
 
+def click_run(widget, qtbot, expect: str | None = ": done", *, button=None,
+              timeout: int = 180_000):  # fmt: skip
+    """Click a widget's Run (or `button`) as a user does and wait until its job has finished.
+
+    Waits on the job's done flag and the Run button coming back, never on a delay; checks that
+    the status line says `expect` (None: no check). Returns the layers the step added.
+    """
+    before = widget.job
+    (button or widget.run_button).native.click()
+    job = widget.job
+    assert job is not None and job is not before, widget.status.value  # it started
+    qtbot.waitUntil(lambda: job.done, timeout=timeout)
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=timeout)
+    if expect is not None:
+        assert expect in widget.status.value, widget.status.value
+    return getattr(widget, "last_layers", None)
+
+
+@pytest.fixture
+def count_reads(monkeypatch):
+    """Count frames read from PrairieView files (every pixel read goes through _read_frame)."""
+    from napari_calcium.io.bruker import stack as bruker_stack
+
+    reads = []
+    real = bruker_stack._read_frame
+
+    def counting(path, *args, **kwargs):
+        reads.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(bruker_stack, "_read_frame", counting)
+    return reads
+
+
 def simulate_traces(*, n_frames: int, seed: int, frame_rate_hz: float = 30.0):
     """A 96 × 96 synthetic recording with 10 cells, its true ROIs, their traces and dF/F."""
     import napari_calcium as nc

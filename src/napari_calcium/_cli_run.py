@@ -24,33 +24,6 @@ def find_recordings(path: Path) -> list[Path]:
     return find(path)
 
 
-def _flags_text(s: dict) -> str:
-    """The dF/F quality flags of a run's summary, e.g. ``"; 3 ROI(s) flagged neuropil-dominated
-    (...)"``, or ``""`` when no ROI is flagged.
-
-    The counts come from :func:`napari_calcium.pipeline.steps._summary`: ROIs whose dF/F is NaN
-    (baseline not positive) and neuropil-dominated ROIs (corrected baseline <= f x the raw one).
-    """
-    if not s.get("n_rois_flagged"):
-        return ""
-    text = ""
-    dominated, nan = s.get("n_rois_neuropil_dominated"), s.get("n_rois_dff_nan")
-    if dominated:
-        f, rule = s.get("min_baseline_fraction"), s.get("dff_denominator")
-        how = {
-            "floored": f"dF/F over max(F0c, {f:g} x F0raw)",
-            "corrected": "dF/F over that small F0c: inflated",
-            "raw": "dF/F over F0raw",
-        }.get(rule, "")
-        text += (
-            f"; {dominated} ROI(s) flagged neuropil-dominated (corrected baseline <= {f:g} x raw"
-            + (f": {how})" if how else ")")
-        )
-    if nan:
-        text += f"; {nan} ROI(s) flagged (dF/F baseline not positive: NaN, see the dff warning)"
-    return text
-
-
 def _summary_line(item: BatchItem) -> str:
     s = item.summary
     counts: dict[str, int] = {}
@@ -62,9 +35,9 @@ def _summary_line(item: BatchItem) -> str:
         f", {s['n_events']} events ({rate:.3f} per ROI per s)" if s.get("n_events") is not None
         else ""
     )  # fmt: skip
-    flags = _flags_text(s)
-    for warning in s.get("detection_warnings") or ():  # too short or too noisy to detect
-        flags += f"; warning: {warning}"
+    from .pipeline.steps import summary_notes
+
+    flags = summary_notes(s)
     return (
         f"{item.input.name}: {s['n_rois']} ROIs, {s['n_frames']} frames at "
         f"{s['frame_rate_hz']:g} Hz ({s['duration_s']:.1f} s){events}; steps: {steps}{flags}; "

@@ -14,22 +14,12 @@ import numpy as np
 import pytest
 
 import napari_calcium as nc
-from conftest import FOUR_PLANE, dock_widget, shared_data
+from conftest import FOUR_PLANE, click_run, dock_widget, shared_data
 
 pytestmark = pytest.mark.gui
 
 #: 30 time points are too few to deconvolve (>= 32): the rest of the default pipeline runs
 CONFIG = "[deconvolve]\nenabled = false\n"
-
-
-def click_run(widget, qtbot, timeout: int = 180_000) -> None:
-    """Click Run as a user does and wait until the job has finished (a flag, not a delay)."""
-    before = widget.job
-    widget.run_button.clicked.emit()
-    job = widget.job
-    assert job is not None and job is not before, widget.status.value  # it started
-    qtbot.waitUntil(lambda: job.done, timeout=timeout)
-    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=timeout)
 
 
 def same_traces(a, b) -> None:
@@ -62,7 +52,7 @@ def test_a_registered_movie_layer_runs_its_own_data(make_napari_viewer, qtbot, t
     widget.open_after.value = False
     out = tmp_path / "registered-results"
     widget.out_dir.value = out
-    click_run(widget, qtbot)
+    click_run(widget, qtbot, expect="steps:")
     assert widget.last_run is not None, widget.status.value
     inputs = json.loads((out / "provenance.json").read_text())["inputs"]
     written = tmp_path / "registered-results-input" / "movie.bin"
@@ -98,7 +88,7 @@ def test_run_pipeline_on_the_registered_layer_runs_the_registered_data(
     out = tmp_path / "registered-results"
     widget.out_dir.value = out
     widget.open_after.value = False
-    click_run(widget, qtbot)
+    click_run(widget, qtbot, expect="steps:")
     assert "30 frames at 5.50685 Hz" in widget.status.value, widget.status.value
     assert widget.last_run.out_dir == out
     got = nc.load_results(out)
@@ -130,7 +120,7 @@ def test_run_pipeline_on_the_registered_layer_runs_the_registered_data(
     assert beside["layer"] == registered.name and beside["steps"] == layer["steps"]
 
     # again: the same data, every step up to date
-    click_run(widget, qtbot)
+    click_run(widget, qtbot, expect="steps:")
     assert "7 skipped, 3 disabled" in widget.status.value, widget.status.value
 
 
@@ -147,7 +137,7 @@ def test_run_pipeline_plane_2_of_the_four_plane_folder(make_napari_viewer, qtbot
     widget.config_text = CONFIG
     out = tmp_path / "plane2"
     widget.out_dir.value = out
-    click_run(widget, qtbot)
+    click_run(widget, qtbot, expect="steps:")
     assert "plane 2: " in widget.status.value and "7 ran" in widget.status.value
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["config"]["open"]["plane"] == 2
@@ -181,7 +171,7 @@ def test_all_planes_and_a_plane_of_a_derived_volume(make_napari_viewer, qtbot, t
     widget.open_after.value = False
     out = tmp_path / "every"
     widget.out_dir.value = out
-    click_run(widget, qtbot)
+    click_run(widget, qtbot, expect="steps:")
     assert len(widget.last_runs) == 4, widget.status.value
     results = [nc.load_results(out / f"plane{k}") for k in range(4)]
     for k in range(4):
@@ -206,7 +196,7 @@ def test_all_planes_and_a_plane_of_a_derived_volume(make_napari_viewer, qtbot, t
     widget.plane_box.value = "plane 1"
     out = tmp_path / "filtered-plane1"
     widget.out_dir.value = out
-    click_run(widget, qtbot)
+    click_run(widget, qtbot, expect="steps:")
     assert widget.last_run is not None, widget.status.value
     stack = nc.save_binary(tmp_path / "filtered-p1.bin",
                            np.asarray(filtered.data[:, 1]), frame_rate_hz=10.0,
@@ -216,3 +206,18 @@ def test_all_planes_and_a_plane_of_a_derived_volume(make_napari_viewer, qtbot, t
     layer = json.loads((out / "provenance.json").read_text())["input_layer"]
     assert layer["layer"] == filtered.name and layer["plane"] == 1
     assert layer["steps"][-1]["step"] == "filter" and layer["derived_from"] == volume.name
+
+
+def test_the_widget_says_what_the_cli_says_about_flags_and_warnings(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Issue 17: the summary line of Run pipeline names flagged ROIs and detection warnings."""
+    viewer = make_napari_viewer(show=True)
+    (volume,) = viewer.open(shared_data(*FOUR_PLANE), plugin="napari-calcium")  # 30 volumes
+    widget = dock_widget(viewer, "Run pipeline")
+    widget.input_box.value = volume
+    widget.plane_box.value = "plane 2"
+    widget.config_text = CONFIG
+    widget.out_dir.value = tmp_path / "results"
+    click_run(widget, qtbot, expect="steps:")
+    assert "warning: activity-based ROI detection is unreliable: too short" in widget.status.value

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import napari_calcium as nc
-from conftest import FOUR_PLANE, add_movie, dock_widget, shared_data
-from napari_calcium.io.bruker import stack as bruker_stack
+from conftest import FOUR_PLANE, add_movie, click_run, dock_widget, shared_data
 
 pytestmark = pytest.mark.gui
 
@@ -23,19 +22,6 @@ MOVIE_WIDGETS = (
     "Filter movie", "Motion correction", "Summary images", "Crop, bin, detrend", "Detect ROIs",
 )  # fmt: skip
 PLANES = ["plane 0", "plane 1", "plane 2", "plane 3"]
-
-
-def click_run(widget, qtbot, expect: str | None = ": done", timeout: int = 120_000):
-    """Click Run as a user does and wait until the job has finished (a flag, not a delay)."""
-    before = widget.job
-    widget.run_button.clicked.emit()
-    job = widget.job
-    assert job is not None and job is not before, widget.status.value  # it started
-    qtbot.waitUntil(lambda: job.done, timeout=timeout)
-    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=timeout)
-    if expect is not None:
-        assert expect in widget.status.value, widget.status.value
-    return widget.last_layers
 
 
 def shown(widget) -> bool:
@@ -88,24 +74,17 @@ def test_every_movie_widget_offers_the_planes_of_a_volume(make_napari_viewer):
     assert not shown(pipeline.plane_box)
 
 
-def test_reading_a_plane_is_lazy(make_napari_viewer, monkeypatch):
+def test_reading_a_plane_is_lazy(make_napari_viewer, count_reads):
     from napari_calcium._napari.widgets._base import PlaneView, select_plane
 
     viewer = make_napari_viewer(show=True)
     volume = open_volume(viewer)
-    reads = []
-    real = bruker_stack._read_frame
-
-    def counting(path, *args, **kwargs):
-        reads.append(path)
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(bruker_stack, "_read_frame", counting)
+    count_reads.clear()  # opening sampled a few frames for the display range
     plane = select_plane(volume, "plane 2")
     assert isinstance(plane, PlaneView) and plane.name == f"{volume.name} plane 2"
     data = plane.data
     assert type(data).__module__.startswith("dask") and data.shape == (30, 256, 256)
-    assert reads == []  # choosing a plane reads nothing; the step reads it block by block
+    assert count_reads == []  # choosing a plane reads nothing; the step reads it block by block
     assert select_plane(volume, "all planes") is volume
 
 

@@ -10,21 +10,6 @@ from conftest import FOUR_PLANE, ONE_PLANE, shared_data
 from napari_calcium._napari._reader import get_reader, sample_times
 from napari_calcium._napari._writer import write_binary, write_tiff
 from napari_calcium.errors import RecordingError
-from napari_calcium.io.bruker import stack as bruker_stack
-
-
-@pytest.fixture
-def count_reads(monkeypatch):
-    """Count frames read from PrairieView files (every pixel read goes through _read_frame)."""
-    reads = []
-    real = bruker_stack._read_frame
-
-    def counting(path, *args, **kwargs):
-        reads.append(path)
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(bruker_stack, "_read_frame", counting)
-    return reads
 
 
 def test_get_reader_returns_none_for_what_is_not_ours(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import napari_calcium as nc
-from conftest import dock_widget, shared_data
+from conftest import click_run, dock_widget, shared_data
 
 pytestmark = pytest.mark.gui
 
@@ -20,15 +20,6 @@ NEUROFINDER = shared_data("neurofinder_crop")
 FOUR_PLANES = shared_data(
     "bruker_calscipy_4plane_tseries", "reg1_x300_y009n_z1425t1530_p110t131_APr_VSleft-007"
 )
-
-
-def click(widget, button, qtbot, timeout: int = 120_000) -> None:
-    """Click a widget's button as a user would and wait for the job it starts to finish."""
-    button.native.click()
-    job = widget.job
-    assert job is not None, widget.status.value
-    qtbot.waitUntil(lambda: job.done, timeout=timeout)
-    assert ": done" in widget.status.value, widget.status.value
 
 
 @pytest.fixture
@@ -43,7 +34,7 @@ def tiff_with_traces(make_napari_viewer, qtbot):
     rois = viewer.layers["regions ROIs"]
     extract = dock_widget(viewer, "Extract traces")
     extract.movie_box.value, extract.rois_box.value = movie, rois
-    click(extract, extract.run_button, qtbot)
+    click_run(extract, qtbot)
     return viewer, movie, rois
 
 
@@ -54,6 +45,7 @@ def test_a_tiff_without_frame_rate_is_analysed_after_typing_the_rate(tiff_with_t
     dff.rois_box.value = rois
     dff.run_button.native.click()  # refused: the traces have no frame rate
     assert "frame rate" in dff.status.value.lower(), dff.status.value
+    assert "Recording properties" in dff.status.value  # where to give it
 
     props = dock_widget(viewer, "Recording properties")
     props.layer_box.value = movie
@@ -83,7 +75,7 @@ def test_a_tiff_without_frame_rate_is_analysed_after_typing_the_rate(tiff_with_t
     np.testing.assert_allclose(rois.scale, (1.15, 1.15))
 
     # dF/F -> Deconvolve -> Events, all clicked, all computed at 7.5 Hz
-    click(dff, dff.run_button, qtbot)
+    click_run(dff, qtbot)
     stored = rois.metadata["napari_calcium"]["dff"]
     with warnings.catch_warnings():  # real ROIs: some have neuropil brighter than the cell
         warnings.simplefilter("ignore", nc.errors.DegenerateTraceWarning)
@@ -91,12 +83,12 @@ def test_a_tiff_without_frame_rate_is_analysed_after_typing_the_rate(tiff_with_t
     np.testing.assert_allclose(stored.dff, expected.dff)
     deconvolve = dock_widget(viewer, "Deconvolve")
     deconvolve.rois_box.value = rois
-    click(deconvolve, deconvolve.run_button, qtbot)
+    click_run(deconvolve, qtbot)
     spikes = rois.metadata["napari_calcium"]["spikes"]
     assert spikes.frame_rate_hz == 7.5 and spikes.activity.shape == traces.F.shape
     events = dock_widget(viewer, "Events")
     events.rois_box.value = rois
-    click(events, events.run_button, qtbot)
+    click_run(events, qtbot)
     assert rois.metadata["napari_calcium"]["events"] is not None
 
     # a new rate makes results computed with the old one stale: they are dropped, and said so
@@ -122,7 +114,7 @@ def test_the_rate_can_be_given_on_the_roi_layer_itself(tiff_with_traces, qtbot):
     assert movie.metadata["napari_calcium"].get("frame_rate_hz") is None  # only the chosen layer
     dff = dock_widget(viewer, "dF/F")
     dff.rois_box.value = rois
-    click(dff, dff.run_button, qtbot)
+    click_run(dff, qtbot)
 
 
 def test_bruker_volume_time_axis_starts_at_the_first_frame(make_napari_viewer):

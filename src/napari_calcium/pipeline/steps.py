@@ -239,6 +239,36 @@ def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str,
     }
 
 
+def summary_notes(s: dict) -> str:
+    """The dF/F quality flags and detection warnings of a run's summary, for its one-line report.
+
+    E.g. ``"; 3 ROI(s) flagged neuropil-dominated (...); warning: activity-based ROI detection
+    is unreliable: ..."``, or ``""`` when nothing is flagged. The CLI and the Run pipeline
+    widget add it to their summary line.
+
+    The counts come from :func:`napari_calcium.pipeline.steps._summary`: ROIs whose dF/F is NaN
+    (baseline not positive) and neuropil-dominated ROIs (corrected baseline <= f x the raw one).
+    """
+    text = "".join(f"; warning: {w}" for w in s.get("detection_warnings") or ())
+    if not s.get("n_rois_flagged"):
+        return text
+    dominated, nan = s.get("n_rois_neuropil_dominated"), s.get("n_rois_dff_nan")
+    if dominated:
+        f, rule = s.get("min_baseline_fraction"), s.get("dff_denominator")
+        how = {
+            "floored": f"dF/F over max(F0c, {f:g} x F0raw)",
+            "corrected": "dF/F over that small F0c: inflated",
+            "raw": "dF/F over F0raw",
+        }.get(rule, "")
+        text += (
+            f"; {dominated} ROI(s) flagged neuropil-dominated (corrected baseline <= {f:g} x raw"
+            + (f": {how})" if how else ")")
+        )
+    if nan:
+        text += f"; {nan} ROI(s) flagged (dF/F baseline not positive: NaN, see the dff warning)"
+    return text
+
+
 def run_pipeline(
     input_path: str | os.PathLike,
     out_dir: str | os.PathLike,

@@ -32,6 +32,7 @@ from napari.layers import Layer
 
 from ...errors import NapariCalciumError, OperationCancelled, ParameterError, RecordingError
 from ...pipeline import PipelineConfig, PipelineResults, load_config, load_results, run_pipeline
+from ...pipeline.steps import summary_notes
 from .._layers import METADATA_KEY, image2d_layer_kwargs, movie_layer_kwargs
 from .._rois import rois_labels_kwargs
 from ._base import (
@@ -514,16 +515,18 @@ def run_inputs(
 
 
 def summary_text(name: str, run) -> str:
-    """One line about a run: ROIs, frames, events, steps ran/skipped/disabled, output folder."""
+    """One line about a run: ROIs, frames, events, steps ran/skipped/disabled, output folder,
+    then ROIs with flagged dF/F and detection warnings."""
     s = run.summary
     counts: dict[str, int] = {}
     for step in run.steps:
         counts[step.status] = counts.get(step.status, 0) + 1
     steps = ", ".join(f"{n} {status}" for status, n in counts.items())
     events = f", {s['n_events']} events" if s.get("n_events") is not None else ""
+    notes = summary_notes(s)  # flagged dF/F, detection warnings: as the CLI says them
     return (
         f"{name}: {s['n_rois']} ROIs, {s['n_frames']} frames at {s['frame_rate_hz']:g} Hz"
-        f"{events}; steps: {steps}; {s['seconds']:.1f} s → {run.out_dir}"
+        f"{events}; steps: {steps}; {s['seconds']:.1f} s → {run.out_dir}{notes}"
     )
 
 
