@@ -232,8 +232,11 @@ def render_tiff(folder: Path) -> None:
     plot.set_layer(labels)
     traces = labels.metadata["napari_calcium"]["traces"]
     best = int(traces.ids[int(np.nanargmax(traces.corrected.std(axis=1)))])
-    labels.selected_label = best
-    plot.show_rois([best])
+    # and a ROI whose neuropil outshines it: flagged in the features, the plot and the status
+    flagged = labels.features.loc[labels.features["neuropil_dominated"].astype(bool), "index"]
+    shown = [best, *(int(v) for v in flagged[:1])]
+    labels.selected_label = shown[-1]
+    plot.show_rois(shown)
     viewer.dims.set_point(0, 200 / 7.5)
     _shot(viewer, "tiff_dff")
     viewer.close()

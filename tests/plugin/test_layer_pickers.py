@@ -95,6 +95,8 @@ def test_long_layer_names_do_not_widen_the_docks(make_napari_viewer, qtbot):
     rois.name = movie.name + " ROIs"
     docks = [dock_widget(viewer, name) for name in ("Detect ROIs", "Extract traces", "dF/F")]
     plot = dock_widget(viewer, "Trace plot")
+    # a long preview line (a flagged ROI's reasons) wraps instead of widening the dF/F dock
+    docks[2].preview.value = "ROI 12: flagged: neuropil-dominated: corrected baseline " * 4
     for widget in docks:
         assert widget.native.sizeHint().width() < 500, widget.title
     assert plot.sizeHint().width() <= 420

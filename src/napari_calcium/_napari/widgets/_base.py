@@ -391,6 +391,8 @@ class JobWidget(Container):
         for widget in parameters:
             if isinstance(widget, ComboBox) and isinstance(widget.native, QComboBox):
                 compact_picker(widget.native)
+            elif isinstance(widget, Label) and isinstance(widget.native, QLabel):
+                wrapping_label(widget.native)  # a preview line (dF/F, Deconvolve) wraps too
         wrapping_label(self.status.native)  # a long path in a message wraps, not widens
         self.job: Job | None = None
         self.run_button.changed.connect(self.start)
