@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import dock_widget
+from conftest import dock_widget, shared_data
 from napari_calcium._napari.widgets import _base
 
 pytestmark = pytest.mark.gui
@@ -27,3 +27,14 @@ def test_the_warm_up_runs_once_per_process_and_can_be_turned_off(monkeypatch):
     off = _warmup.start_warm_up(first="detect ROIs")
     assert off.mode == "off"
     assert _warmup.start_warm_up(first="dF/F") is off  # once per process
+
+
+def test_opening_a_recording_starts_the_warm_up(make_napari_viewer, monkeypatch):
+    """The warm-up starts when the plugin first reads a file: before any widget is opened."""
+    from napari_calcium._napari import _reader
+
+    calls = []
+    monkeypatch.setattr(_reader, "start_warm_up", lambda **kw: calls.append(kw))
+    viewer = make_napari_viewer()
+    viewer.open(shared_data("neurofinder_crop", "movie.tif"), plugin="napari-calcium")
+    assert calls == [{"first": "motion correction"}]

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core._warmup import start_warm_up
 from ..errors import RecordingError
 from ..io.metadata import Recording
 from ._layers import first_frame_time_s, movie_layer_kwargs
@@ -40,7 +41,11 @@ def read_recording(path: str | list[str], *, format: str | None = None) -> list[
 
     if isinstance(path, (list, tuple)):
         path = path[0]
-    return recording_layer_data(open_recording(path, format=format))
+    layers = recording_layer_data(open_recording(path, format=format))
+    # the plugin is in use: compile the numba kernels in a background process now, so that the
+    # first Run of each step (seconds or minutes later) is as fast as the next ones
+    start_warm_up(first="motion correction")
+    return layers
 
 
 #: time points read to set a movie's display range (cheap on a lazy movie)
