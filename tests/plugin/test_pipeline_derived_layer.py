@@ -9,6 +9,7 @@ steps. A volume layer runs "plane k" (``[open] plane``) or "all planes" (one run
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +57,8 @@ def test_a_registered_movie_layer_runs_its_own_data(make_napari_viewer, qtbot, t
     assert widget.last_run is not None, widget.status.value
     inputs = json.loads((out / "provenance.json").read_text())["inputs"]
     written = tmp_path / "registered-results-input" / "movie.bin"
-    assert inputs[0]["path"] == str(written), "ran the raw file, not the registered layer"
+    ran = Path(inputs[0]["path"])
+    assert ran == written.resolve(), "ran the raw file, not the registered layer"
     got = nc.load_results(out)
     stack = nc.save_binary(tmp_path / "registered.bin", np.asarray(registered.data),
                            frame_rate_hz=20.0, pixel_size_um=2.0)  # fmt: skip
@@ -108,7 +110,7 @@ def test_run_pipeline_on_the_registered_layer_runs_the_registered_data(
     # provenance: the input is the layer's stack, derived from the file by motion correction
     provenance = json.loads((out / "provenance.json").read_text())
     written = tmp_path / "registered-results-input" / "movie.bin"
-    assert provenance["inputs"][0]["path"] == str(written)
+    assert Path(provenance["inputs"][0]["path"]) == written.resolve()
     opened = provenance["config"]["open"]
     assert opened["frame_rate_hz"] == rate and opened["pixel_size_um"] == px[0]
     layer = provenance["input_layer"]
@@ -141,7 +143,8 @@ def test_run_pipeline_plane_2_of_the_four_plane_folder(make_napari_viewer, qtbot
     assert "plane 2: " in widget.status.value and "7 ran" in widget.status.value
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["config"]["open"]["plane"] == 2
-    assert provenance["inputs"][0]["path"] == str(folder) and "input_layer" not in provenance
+    assert Path(provenance["inputs"][0]["path"]) == folder.resolve()
+    assert "input_layer" not in provenance
     direct = tmp_path / "direct"
     nc.run_pipeline(folder, direct, {"open": {"plane": 2}, "deconvolve": {"enabled": False}})
     same_traces(nc.load_results(out), nc.load_results(direct))
