@@ -90,6 +90,8 @@ def test_a_tiff_without_frame_rate_is_analysed_after_typing_the_rate(tiff_with_t
     events.rois_box.value = rois
     click_run(events, qtbot)
     assert rois.metadata["napari_calcium"]["events"] is not None
+    (points,) = events.last_layers  # the events as points over the movie, in seconds
+    assert points.scale[0] == pytest.approx(1 / 7.5)
 
     # a new rate makes results computed with the old one stale: they are dropped, and said so
     props.layer_box.value = movie
@@ -100,6 +102,7 @@ def test_a_tiff_without_frame_rate_is_analysed_after_typing_the_rate(tiff_with_t
     meta = rois.metadata["napari_calcium"]
     assert meta["traces"].frame_rate_hz == 15.0
     assert meta["dff"] is None and meta["spikes"] is None and meta["events"] is None
+    assert points.scale[0] == pytest.approx(1 / 15) == movie.scale[0]  # still on the movie
     assert meta["traces"] is not traces and np.shares_memory(meta["traces"].F, traces.F)
 
 

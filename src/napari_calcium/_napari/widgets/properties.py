@@ -97,8 +97,8 @@ def family(viewer, layer) -> list:
     """``layer`` and every layer of the viewer derived from it, directly or not.
 
     A layer is derived from another when its metadata names it in ``derived_from`` (every
-    napari-calcium step records this) or ``traces_from`` (Extract traces records the movie it
-    read).
+    napari-calcium step records this), ``traces_from`` (Extract traces records the movie it
+    read) or ``events_of`` (the Events step's Points layer names its ROI layer).
     """
     names = {layer.name}
     members = [layer]
@@ -109,7 +109,8 @@ def family(viewer, layer) -> list:
             if other in members:
                 continue
             meta = _meta(other)
-            if meta.get("derived_from") in names or meta.get("traces_from") in names:
+            links = (meta.get(key) for key in ("derived_from", "traces_from", "events_of"))
+            if any(link in names for link in links):
                 members.append(other)
                 names.add(other.name)
                 changed = True

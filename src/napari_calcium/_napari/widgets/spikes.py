@@ -503,7 +503,7 @@ class EventsWidget(_LayerPickers):
             "face_color": "yellow",
             "metadata": {METADATA_KEY: {"events_of": layer.name}},
         }
+        kwargs["axis_labels"] = ("t", *layer.axis_labels)  # Recording properties finds the t axis
         if movie is not None:
             kwargs["units"] = (str(movie.units[0]), *(str(u) for u in layer.units))
-            kwargs["axis_labels"] = (str(movie.axis_labels[0]), *layer.axis_labels)
         return self._add(data, kwargs, "points")
