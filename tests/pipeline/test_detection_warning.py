@@ -37,3 +37,14 @@ def test_short_real_folder_warns_in_results_summary_and_cli(tmp_path, capsys):
                      str(config), "--frame-rate-hz", "30"])  # fmt: skip
     assert code == 0
     assert "warning: activity-based ROI detection is unreliable" in capsys.readouterr().out
+
+
+def test_rois_config_defaults_are_detect_rois_defaults():
+    """The [rois] keys of issue 17 default to what detect_rois uses (one source of the numbers)."""
+    from napari_calcium.core.rois.detection import detect
+    from napari_calcium.pipeline.config import RoisConfig
+
+    config = RoisConfig()
+    assert config.p_value == detect.DEFAULT_P_VALUE
+    assert config.event_s == detect.DEFAULT_EVENT_S
+    assert config.merge_corr == detect.DEFAULT_MERGE_CORR

@@ -138,6 +138,10 @@ class RoisConfig:
     bin_s: float = _positive(0.1, most=3600, what="s")
     max_binned_frames: int = _positive(1000, most=100_000, what="frames")
     binned_memory_mib: float | None = _positive(256.0, allow_zero=True, most=2**20, what="MiB")
+    #: issue 17: significance of a ROI's activity/anatomy against noise, and merging
+    p_value: float | None = _positive(1e-3, most=0.5)
+    event_s: float = _positive(0.5, most=3600, what="s")
+    merge_corr: float | None = _positive(0.8, allow_zero=True, most=1.0)
 
 
 @dataclass(frozen=True)
