@@ -156,3 +156,24 @@ def test_pipeline_results_keep_the_first_frame_time(make_napari_viewer, tmp_path
     t0 = float(nc.open_recording(FOUR_PLANES).metadata.timestamps_s[0])
     assert movie.translate[0] == pytest.approx(t0)
     assert movie.metadata["napari_calcium"]["plane"] == 2
+
+
+def test_a_cropped_layer_keeps_its_offset(make_napari_viewer):
+    """A crop starting 10 frames and (4, 6) px in stays there when rate and pixel size change."""
+    from napari_calcium._napari._layers import movie_layer_kwargs
+    from napari_calcium._napari.widgets.properties import apply_properties, layer_properties
+
+    viewer = make_napari_viewer()
+    meta = {"frame_rate_hz": 10.0, "frame_period_s": 0.1, "pixel_size_um": [2.0, 2.0],
+            "first_frame_time_s": 0.5}  # fmt: skip
+    kwargs = movie_layer_kwargs(meta, name="crop")
+    kwargs["translate"] = (0.5 + 10 * 0.1, 4 * 2.0, 6 * 2.0)
+    layer = viewer.add_image(np.zeros((20, 8, 8), np.float32), **kwargs)
+    values = {**layer_properties(layer), "frame_rate_hz": 20.0, "pixel_size_um": (1.0, 0.5)}
+    apply_properties(layer, {**values, "first_frame_time_s": 1.0})
+    np.testing.assert_allclose(layer.scale, (0.05, 1.0, 0.5))
+    np.testing.assert_allclose(layer.translate, (1.0 + 10 * 0.05, 4 * 1.0, 6 * 0.5))
+    # unknown rate: frames from 0, still 10 frames in
+    apply_properties(layer, {**values, "frame_rate_hz": None, "first_frame_time_s": None})
+    np.testing.assert_allclose(layer.translate[0], 10.0)
+    assert str(layer.units[0]) == "pixel"

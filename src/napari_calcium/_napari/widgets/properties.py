@@ -168,19 +168,24 @@ def apply_properties(layer, properties: dict[str, Any]) -> list[str]:
         meta.update(STALE_AFTER_TRACES)
     layer.metadata = {**layer.metadata, METADATA_KEY: meta}
 
+    # a cropped layer starts some frames / pixels in: that offset, in steps, is kept
     scale = list(layer.scale)
     translate = list(layer.translate)
     units = [str(u) for u in layer.units]
     t = _axis_index(layer, "t")
     if t is not None:
+        in_seconds = units[t] == "second"
+        origin = (before["first_frame_time_s"] or 0.0) if in_seconds else 0.0
+        offset = (translate[t] - origin) / scale[t]  # frames
         scale[t] = 1.0 / rate if rate else 1.0
-        translate[t] = (t0 or 0.0) if rate else 0.0
+        translate[t] = ((t0 or 0.0) if rate else 0.0) + offset * scale[t]
         units[t] = "second" if rate else "pixel"
     y, x = _axis_index(layer, "y"), _axis_index(layer, "x")
     if y is None or x is None:  # napari's default labels: the last two axes are space
         y, x = layer.ndim - 2, layer.ndim - 1
     sy, sx = px if px is not None else (1.0, 1.0)
     for axis, step in ((y, sy), (x, sx)):
+        translate[axis] = translate[axis] / scale[axis] * step  # pixels in, at the new size
         scale[axis] = step
         units[axis] = "micrometer" if px is not None else "pixel"
     layer.scale = scale
