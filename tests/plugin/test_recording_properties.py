@@ -146,7 +146,7 @@ def test_bruker_volume_time_axis_starts_at_the_first_frame(make_napari_viewer):
 
 def test_pipeline_results_keep_the_first_frame_time(make_napari_viewer, tmp_path):
     """Open results: the movie's time axis starts where the opened folder's does (0.18 s)."""
-    from napari_calcium._napari.widgets.pipeline import add_results_layers, read_results
+    from napari_calcium._napari.widgets.results import add_results_layers, read_results
 
     out = tmp_path / "results"
     nc.run_pipeline(FOUR_PLANES, out, {"open": {"plane": 2}, "deconvolve": {"enabled": False}})
