@@ -11,6 +11,7 @@ import signal
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +36,59 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"real test data not found at {path} (expected ../shared/data beside the repo)")
     return path
+
+
+SPIKE_GROUNDTRUTH_SETS = ("DS06", "DS07", "DS08", "DS11", "DS13", "DS31", "SF4", "SF5", "SF6")
+
+
+def spike_groundtruth_available(name: str) -> bool:
+    """Whether spike ground truth `name` (CASCADE ``"DS06"``..., spikefinder ``"SF4"``) is here."""
+    if name.startswith("SF"):
+        return (SHARED_DATA / "spikefinder_groundtruth" / f"{name[2:]}.train.calcium.csv").is_file()
+    folder = SHARED_DATA / "cascade_groundtruth_dev"
+    return folder.is_dir() and any(folder.glob(f"{name}-*"))
+
+
+def spike_groundtruth(name: str) -> list[tuple[np.ndarray, np.ndarray, float, np.ndarray, str]]:
+    """Recordings of a spike ground-truth set: ``(trace, frame times s, rate Hz, spike times s,
+    neuron)`` each.
+
+    CASCADE sets (``cascade_groundtruth_dev``, one neuron per ``.mat`` file, ΔF/F ``fluo_mean``,
+    spikes ``events_AP`` / 1e4 clipped to the imaged interval) and spikefinder training sets
+    (100 Hz, one cell per column). Missing data fails the test (see :func:`shared_data`).
+    """
+    if name.startswith("SF"):
+        folder = shared_data("spikefinder_groundtruth")
+
+        def read(path: Path) -> np.ndarray:
+            lines = path.read_text().splitlines()[1:]
+            rows = [[float(v) if v.strip() else np.nan for v in r.split(",")] for r in lines]
+            return np.asarray(rows).T
+
+        n = name[2:]
+        out = []
+        calcium = read(folder / f"{n}.train.calcium.csv")
+        counts = read(folder / f"{n}.train.spikes.csv")
+        for i, (c, k) in enumerate(zip(calcium, counts, strict=True)):
+            keep = np.isfinite(c) & np.isfinite(k)
+            t = np.arange(int(keep.sum())) / 100.0
+            out.append((c[keep], t, 100.0, np.repeat(t, k[keep].astype(np.int64)), f"{n}.{i}"))
+        return out
+    import scipy.io
+
+    (folder,) = sorted(shared_data("cascade_groundtruth_dev").glob(f"{name}-*"))
+    out = []
+    for path in sorted(folder.glob("*.mat")):
+        mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)["CAttached"]
+        for rec in np.atleast_1d(mat):
+            t = np.asarray(rec.fluo_time, dtype=np.float64).ravel()
+            x = np.asarray(rec.fluo_mean, dtype=np.float64).ravel()
+            keep = np.isfinite(t) & np.isfinite(x)
+            t, x = t[keep], x[keep]
+            spikes = np.sort(np.asarray(rec.events_AP, dtype=np.float64).ravel() / 1e4)
+            spikes = spikes[(spikes >= t[0]) & (spikes <= t[-1])]
+            out.append((x, t, 1.0 / float(np.median(np.diff(t))), spikes, path.stem))
+    return out
 
 
 FOUR_PLANE = (

@@ -59,10 +59,13 @@ def test_default_is_oasis_ar1_with_lambda_zero_and_calibrated_activity():
     assert res.method == DECONVOLUTION_METHODS[0] == "oasis-ar1"
     assert np.all(res.lam == 0)
     # activity is the documented calibration of s: Gaussian of max(0.03 s, 1 / (2 f_eff)) with
-    # f_eff the Nyquist frequency here (white noise), no delay for τ_r = 0, power 0.75
+    # f_eff the Nyquist frequency here (white noise), moved earlier by a quarter of each ROI's
+    # measured rise (under half a frame here: the simulated rise is instant), power 0.75
     sigma = max(0.03, 1 / FS)
     assert res.parameters["smoothing_s"] == pytest.approx([sigma] * y.shape[0])
-    expected = smooth_activity(res.s.astype(np.float64), FS, sigma, exponent=0.75)
+    shift = np.asarray(res.parameters["activity_shift_s"])
+    assert np.all((shift >= 0) & (shift < 0.5 / FS)), shift
+    expected = smooth_activity(res.s.astype(np.float64), FS, sigma, shift_s=shift, exponent=0.75)
     np.testing.assert_allclose(res.activity, expected, rtol=1e-6, atol=1e-9)
     assert np.median(smoothed_correlation(res.activity, spikes, sigma_frames=2.0)) > 0.97
     assert res.spike_rate_hz().shape == y.shape

@@ -19,9 +19,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from conftest import spike_groundtruth, spike_groundtruth_available
 from napari_calcium.core.spikes.event_detection import (
     detect_events,
     score_events,
@@ -38,59 +38,18 @@ MIN_ISOLATED_RECALL = 0.5
 BELOW_NOISE = "single spikes are below the noise here (docs/spikes.md, 'Events that mean activity')"
 
 
-def _load_cascade(name: str) -> list[tuple[np.ndarray, np.ndarray, float, np.ndarray]]:
-    import scipy.io
-
-    (folder,) = sorted(CASCADE.glob(f"{name}-*"))
-    out = []
-    for path in sorted(folder.glob("*.mat")):
-        mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)["CAttached"]
-        for rec in np.atleast_1d(mat):
-            t = np.asarray(rec.fluo_time, dtype=np.float64).ravel()
-            x = np.asarray(rec.fluo_mean, dtype=np.float64).ravel()
-            keep = np.isfinite(t) & np.isfinite(x)
-            spikes = np.asarray(rec.events_AP, dtype=np.float64).ravel() / 1e4
-            out.append((x[keep], t[keep], 1.0 / np.median(np.diff(t[keep])), spikes))
-    return out
-
-
-def _load_spikefinder(name: str) -> list[tuple[np.ndarray, np.ndarray, float, np.ndarray]]:
-    def read(path: Path) -> np.ndarray:
-        lines = path.read_text().splitlines()[1:]
-        rows = [[float(v) if v.strip() else np.nan for v in r.split(",")] for r in lines]
-        return np.asarray(rows).T
-
-    n = name[2:]
-    out = []
-    for c, s in zip(
-        read(SPIKEFINDER / f"{n}.train.calcium.csv"),
-        read(SPIKEFINDER / f"{n}.train.spikes.csv"),
-        strict=True,
-    ):
-        keep = np.isfinite(c) & np.isfinite(s)
-        t = np.arange(int(keep.sum())) / 100.0
-        out.append((c[keep], t, 100.0, np.repeat(t, s[keep].astype(np.int64))))
-    return out
-
-
-def _available(name: str) -> bool:
-    if name.startswith("SF"):
-        return (SPIKEFINDER / f"{name[2:]}.train.calcium.csv").is_file()
-    return CASCADE.is_dir() and any(CASCADE.glob(f"{name}-*"))
-
-
 @pytest.fixture(scope="module")
 def scores():
     """``{dataset: {"new": summary, "old": summary}}`` for the held-out sets found here."""
     out = {}
     for name in HELD_OUT:
-        if not _available(name):
+        if not spike_groundtruth_available(name):
             continue
-        recs = _load_cascade(name) if name.startswith("DS") else _load_spikefinder(name)
+        recs = spike_groundtruth(name)
         per = {"new": [], "old": []}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for x, t, fs, spikes in recs:
+            for x, t, fs, spikes, _ in recs:
                 for key, ev in (
                     ("new", detect_events(x, frame_rate_hz=fs)[0]),
                     ("old", identify_events(x, frame_rate_hz=fs)[0]),

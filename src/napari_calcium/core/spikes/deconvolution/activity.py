@@ -16,8 +16,10 @@ here:
    is the highest frequency with signal power (:func:`effective_bandwidth_hz`; the Nyquist
    frequency for data at their native frame rate, lower for upsampled data), so σ is at least
    one *effective* frame;
-4. **delay**: shift earlier by the rise time ``τ_r`` (an AR(1) model leaves each spike's response
-   as ``exp(-t/τ_r)`` after the spike: its centroid lags by ``τ_r``);
+4. **delay**: shift earlier by the delay that an AR(1) model leaves after each spike (it has no
+   rise, so the response's rise comes out as ``s`` spread after the spike): measured from the
+   data (:func:`estimate_response_rise_s`, :func:`activity_delay_s`), or the rise time ``τ_r``
+   when it is given;
 5. **compression**: ``activity = max(s_smooth, 0) ** exponent`` (``exponent < 1`` keeps large
    bursts from dominating; the output stays monotonic in ``s``).
 
@@ -51,7 +53,11 @@ from ...traces.baseline import baseline_sliding_percentile
 __all__ = [
     "DEFAULT_EXPONENT",
     "DEFAULT_MIN_SIGMA_S",
+    "DELAY_PER_RISE",
+    "MAX_DELAY_S",
+    "activity_delay_s",
     "effective_bandwidth_hz",
+    "estimate_response_rise_s",
     "remove_baseline",
     "smooth_activity",
 ]
@@ -60,6 +66,13 @@ __all__ = [
 DEFAULT_MIN_SIGMA_S = 0.03
 #: compression exponent of the rate (fitted on spikefinder 4/5/6)
 DEFAULT_EXPONENT = 0.75
+#: the activity's delay is this fraction of the response's 10-90 % rise time ...
+DELAY_PER_RISE = 0.25
+#: ... and at most this, seconds (both chosen leave-one-dataset-out on nine ground-truth sets,
+#: ``benchmarks/bench_spike_inference.py``)
+MAX_DELAY_S = 0.08
+#: fewest transients the rise-time estimate needs (else the delay is not measured)
+MIN_RISE_EVENTS = 5
 _CLIFF_DECADES = 4.0  # power this far below the 0.5-2 Hz level marks the end of the signal band
 
 
@@ -131,8 +144,8 @@ def smooth_activity(
     sigma_s : float or array_like, shape (n_rois,)
         Gaussian standard deviation in seconds (0: no smoothing).
     shift_s : float or array_like, shape (n_rois,), optional
-        Move the output this many seconds earlier (>= 0; e.g. the indicator rise time), filling
-        the end with 0.
+        Move the output this many seconds earlier (>= 0; e.g. :func:`activity_delay_s`), filling
+        the end with 0; a fraction of a frame is interpolated linearly.
     exponent : float, optional
         ``output = max(smoothed, 0) ** exponent`` (> 0; default 1).
 
@@ -162,12 +175,123 @@ def smooth_activity(
     out = np.zeros_like(x)
     for i in range(x.shape[0]):
         row = gaussian_filter1d(x[i], sig[i] * fs, mode="nearest") if sig[i] > 0 else x[i]
-        k = min(round(shifts[i] * fs), x.shape[1])
+        frames = shifts[i] * fs
+        k = min(int(np.floor(frames)), x.shape[1])
         out[i, : x.shape[1] - k] = row[k:]
+        frac = frames - k
+        if frac > 1e-9 and k < x.shape[1]:  # between frames: interpolate (the last frame: 0 after)
+            nxt = np.zeros(x.shape[1])
+            nxt[: x.shape[1] - k - 1] = row[k + 1 :]
+            out[i] = (1.0 - frac) * out[i] + frac * nxt
     np.clip(out, 0.0, None, out=out)
     if power != 1.0:
         np.power(out, power, out=out)
     return out[0] if one else out
+
+
+def estimate_response_rise_s(
+    y: Any, s: Any, *, frame_rate_hz: float, quantile: float = 99.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """10-90 % rise time of each ROI's average calcium transient, from its own trace.
+
+    The transients are found in the deconvolved activity ``s``: the local maxima of ``s``
+    (smoothed by a Gaussian of 10 ms, at least one frame; at most one per 0.5 s) above its
+    `quantile`-th percentile. The baseline-removed trace ``y`` is cut from 0.5 s before to 1 s
+    after each of them, each cut is referred to its mean over its first 0.3 s, and the cuts are
+    averaged. The rise time is the time from 10 % to 90 % of the average's peak after the
+    alignment point, found backwards and forwards from it with linear interpolation between
+    frames. Each ROI is measured alone, so a row's result does not depend on the others.
+
+    Parameters
+    ----------
+    y : array_like, shape (n_rois, n_frames) or (n_frames,)
+        Baseline-removed traces (:func:`remove_baseline`).
+    s : array_like, same shape
+        Their deconvolved activity (e.g. AR(1) OASIS with λ = 0).
+    frame_rate_hz : float
+        Frame rate in Hz.
+    quantile : float, optional
+        Percentile of each ROI's smoothed ``s`` that a transient must reach (default 99).
+
+    Returns
+    -------
+    rise_s : numpy.ndarray, shape (n_rois,)
+        Rise time in seconds; NaN where fewer than 5 transients were found (or the trace is
+        shorter than 1.5 s).
+    n_events : numpy.ndarray of int, shape (n_rois,)
+        How many transients were averaged.
+
+    Notes
+    -----
+    An AR(1) model has no rise: deconvolving a transient that rises over ``t_r`` spreads its
+    ``s`` over the rise, after the spike, so the smoothed activity lags the spikes. On the nine
+    ground-truth sets of ``docs/spikes.md`` the lag that maximises the correlation with the true
+    spikes grows with this rise time (about a quarter of it: −0.10 s for zebrafish GCaMP6f at
+    30 Hz, rise ~0.3 s; 0 for jGCaMP8m at 120 Hz, rise ~0.02 s); :func:`activity_delay_s` turns
+    it into the shift :func:`smooth_activity` applies.
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    fs = _positive(frame_rate_hz, "frame_rate_hz")
+    yy, _ = _as_2d(y, "y")
+    ss, _ = _as_2d(s, "s")
+    if yy.shape != ss.shape:
+        raise ShapeError(f"y {yy.shape} and s {ss.shape} must have the same shape")
+    n_rois, n_frames = yy.shape
+    rise = np.full(n_rois, np.nan)
+    count = np.zeros(n_rois, np.int64)
+    pre, post = round(0.5 * fs), round(1.0 * fs)
+    ref = max(1, round(0.3 * fs))
+    if pre + post + 1 > n_frames or pre < 2:
+        return rise, count
+    offsets = np.arange(-pre, post)
+    for i in range(n_rois):
+        sm = gaussian_filter1d(ss[i], max(1.0, 0.01 * fs))
+        thr = float(np.percentile(sm, quantile))
+        if not thr > 0:
+            continue
+        local = sm == maximum_filter1d(sm, 2 * round(0.5 * fs) + 1)
+        peaks = np.flatnonzero(local & (sm >= thr))
+        peaks = peaks[(peaks >= pre) & (peaks < n_frames - post)]
+        count[i] = peaks.size
+        if peaks.size < MIN_RISE_EVENTS:
+            continue
+        cuts = yy[i][peaks[:, None] + offsets[None, :]].astype(np.float64)
+        cuts -= cuts[:, :ref].mean(axis=1, keepdims=True)
+        rise[i] = _rise_10_90(cuts.mean(axis=0), pre) / fs
+    return rise, count
+
+
+def _rise_10_90(eta: np.ndarray, at: int) -> float:
+    """Frames from 10 % to 90 % of the peak of `eta` after index `at` (NaN if not found)."""
+    peak = float(eta[at:].max())
+    if not peak > 0:
+        return float("nan")
+    i90 = at + int(np.argmax(eta[at:] >= 0.9 * peak))
+    below = np.flatnonzero(eta[: i90 + 1] < 0.1 * peak)
+    if below.size == 0:
+        return float("nan")
+    i10 = int(below[-1])
+
+    def crossing(i: int, level: float) -> float:  # frames, between i and i + 1
+        a, b = eta[i], eta[i + 1]
+        return i + ((level - a) / (b - a) if b != a else 0.0)
+
+    return max(0.0, crossing(i90 - 1, 0.9 * peak) - crossing(i10, 0.1 * peak))
+
+
+def activity_delay_s(rise_s: Any) -> np.ndarray:
+    """The shift (s) that aligns an AR(1) activity with the spikes, from the response's rise.
+
+    ``min(DELAY_PER_RISE · rise_s, MAX_DELAY_S)`` = ``min(0.25 · rise, 0.08 s)`` per ROI
+    (float64 array of the shape of `rise_s`); 0 where the rise is NaN (not measured). Both
+    constants were chosen leave-one-dataset-out on the nine ground-truth sets (``docs/spikes.md``,
+    "Timing of the activity"): each held-out set got the values chosen on the other eight, and the
+    pair chosen most often is the default.
+    """
+    r = np.asarray(rise_s, dtype=np.float64)
+    out = np.minimum(DELAY_PER_RISE * np.maximum(r, 0.0), MAX_DELAY_S)
+    return np.where(np.isfinite(r), out, 0.0)
 
 
 def remove_baseline(

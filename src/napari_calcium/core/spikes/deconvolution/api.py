@@ -22,7 +22,12 @@ from ..indicators import get_indicator
 from .activity import (
     DEFAULT_EXPONENT,
     DEFAULT_MIN_SIGMA_S,
+    DELAY_PER_RISE,
+    MAX_DELAY_S,
+    MIN_RISE_EVENTS,
+    activity_delay_s,
     effective_bandwidth_hz,
+    estimate_response_rise_s,
     remove_baseline,
     smooth_activity,
 )
@@ -135,7 +140,7 @@ def _skip_flagged(
             out[keep] = value
             full[f.name] = out
     parameters = dict(result.parameters)
-    for key in ("smoothing_s", "activity_shift_s"):  # per-ROI lists
+    for key in ("smoothing_s", "activity_shift_s", "response_rise_s"):  # per-ROI lists
         values = [float("nan")] * n
         for row, v in zip(keep.tolist(), parameters[key], strict=True):
             values[row] = v
@@ -336,8 +341,11 @@ def deconvolve(
        problem (foopsi; λ and a constant baseline chosen so that the residual matches σ,
        :func:`.constrained.oasis_constrained_batch`; for FISTA, λ = σ);
     5. **activity**: ``s`` smoothed by a Gaussian of ``smoothing_s`` seconds (default
-       ``max(0.03 s, 1 / (2 f_eff))``, ``f_eff`` the traces' bandwidth), moved earlier by the
-       rise time for AR(1) (whose model has no rise), and compressed as ``x ** exponent``
+       ``max(0.03 s, 1 / (2 f_eff))``, ``f_eff`` the traces' bandwidth), moved earlier for
+       AR(1) (whose model has no rise, so ``s`` comes out spread after each spike) by
+       ``min(0.25 × rise, 0.08 s)``, with ``rise`` the 10-90 % rise time of each ROI's own
+       average transient (:func:`.activity.estimate_response_rise_s`; ``tau_rise_s`` instead
+       when it is given), and compressed as ``x ** exponent``
        (:func:`.activity.smooth_activity`).
 
     Parameters
@@ -355,7 +363,9 @@ def deconvolve(
         Solver (default ``"oasis-ar1"``, the most accurate on the spikefinder ground truth).
     tau_decay_s, tau_rise_s : float or array_like (n_rois,), optional
         Indicator kinetics in seconds. None: from `indicator`, else estimated per ROI.
-        ``tau_rise_s`` is used by ``"oasis-ar2"``, ``"fista"`` and for the AR(1) delay. Like
+        ``tau_rise_s`` is used by ``"oasis-ar2"``, ``"fista"`` and, when given, as the AR(1)
+        delay (else the delay is measured from the data; an indicator preset's rise is not
+        used for it: the same indicator lags 0.01 s in one preparation, 0.10 s in another). Like
         every per-ROI value (``lam``, ``s_min``, ``smoothing_s``), the entry of a skipped row is
         not used (NaN from an earlier result is fine there).
     indicator : str, optional
@@ -463,7 +473,18 @@ def deconvolve(
         sigma = np.maximum(DEFAULT_MIN_SIGMA_S, 1.0 / (2.0 * band))
     else:
         sigma = _per_roi(smoothing_s, x.shape[0], "smoothing_s", low=0.0, strict=False)
-    shift = tr if method == "oasis-ar1" else 0.0  # AR(1) has no rise: move by τ_r
+    rise_s = np.full(x.shape[0], np.nan)
+    if method != "oasis-ar1":
+        shift, delay = np.zeros(x.shape[0]), "none (the solver models the rise)"
+    elif tau_rise_s is not None:
+        shift, delay = tr, "tau_rise_s given"
+    else:  # AR(1) has no rise: move by the delay measured from each ROI's own transients
+        rise_s, _ = estimate_response_rise_s(y, s, frame_rate_hz=rate)
+        shift = activity_delay_s(rise_s)
+        delay = (
+            f"{DELAY_PER_RISE:g} x the 10-90 % rise of each ROI's average transient, at most "
+            f"{MAX_DELAY_S:g} s (0 with fewer than {MIN_RISE_EVENTS} transients)"
+        )
     activity = smooth_activity(s, rate, sigma, shift_s=shift, exponent=exponent)
     baseline = base + extra[:, None]
     dtype = x.dtype
@@ -477,6 +498,8 @@ def deconvolve(
         "baseline": f"running 8th percentile over {min(window, x.shape[1] / rate):g} s + median",
         "smoothing_s": sigma.tolist(),
         "activity_shift_s": np.broadcast_to(shift, (x.shape[0],)).tolist(),
+        "activity_delay": delay,
+        "response_rise_s": [float(r) if np.isfinite(r) else None for r in rise_s],
         "exponent": float(exponent),
     }
     return DeconvolutionResult(
