@@ -4,7 +4,7 @@ An AR(1) model has no rise, so ``deconvolve``'s activity lags the spikes by part
 indicator's rise. Since issue 18 it is moved earlier by ``min(a · rise, cap)``, ``rise`` the
 10-90 % rise of each ROI's own average transient (``estimate_response_rise_s``). This script
 chooses ``a`` and ``cap`` on a grid, leave-one-dataset-out, and prints the tables of
-``docs/spikes.md`` ("Timing of the activity"):
+``docs/spikes.md`` ("Timing, kinetics and noise from the data"):
 
 * per dataset, native rate and 30 Hz: the activity with no delay (the default before issue 18,
   ``tau_rise_s=0``), the shipped default, the LODO figure (the held-out set scored with the

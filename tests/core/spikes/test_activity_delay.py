@@ -105,7 +105,7 @@ def test_too_few_transients_give_no_delay_and_rows_are_independent():
 
 
 def test_delay_rule_and_fractional_shift():
-    np.testing.assert_allclose(activity_delay_s([0.0, 0.2, 1.0, np.nan]), [0.0, 0.05, 0.08, 0.0])
+    np.testing.assert_allclose(activity_delay_s([0.0, 0.2, 1.0, np.nan]), [0.0, 0.06, 0.1, 0.0])
     s = np.zeros(200)
     s[100] = 1.0
     frames = np.arange(200)

@@ -1,11 +1,13 @@
 """The activity's delay on real ground truth: nine shared sets, native rate and 30 Hz (issue 18).
 
-The two constants of the delay (``DELAY_PER_RISE`` = 0.25, ``MAX_DELAY_S`` = 0.08 s) were chosen
+The two constants of the delay (``DELAY_PER_RISE`` = 0.3, ``MAX_DELAY_S`` = 0.1 s) were chosen
 on these nine sets, leave-one-dataset-out (``benchmarks/bench_spike_timing.py``): each set was
-scored with the values chosen on the other eight, which gave mean r 0.474 (CASCADE sets) and 0.400
-(spikefinder) at the native rate, 0.465 / 0.411 at 30 Hz. The floors below are those
-leave-one-dataset-out figures less 0.01; the shipped defaults score 0.484 / 0.413 and
-0.465 / 0.421 (in-sample for the two constants, so they are not the floors).
+scored with the values chosen on the other eight, which gave mean r 0.493 (CASCADE sets) and 0.431
+(spikefinder) at the native rate, 0.470 / 0.434 at 30 Hz. The floors below are those
+leave-one-dataset-out figures less 0.01; the shipped defaults score 0.501 / 0.432 and
+0.475 / 0.437 (in-sample for the two constants, so they are not the floors). Where the
+autocovariance's τ hits its bounds, τ comes from the decay of the ROI's average transient (no
+constant fitted).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from scipy.signal import resample_poly
 from conftest import SPIKE_GROUNDTRUTH_SETS, spike_groundtruth
 from napari_calcium.core.spikes.deconvolution.api import deconvolve
 
-FLOORS = {None: (0.464, 0.39), 30.0: (0.455, 0.40)}  # (CASCADE, spikefinder) means
+FLOORS = {None: (0.483, 0.421), 30.0: (0.46, 0.424)}  # (CASCADE, spikefinder) means
 
 
 def _score(activity, t, spikes):
@@ -71,7 +73,7 @@ def test_delay_lifts_the_mean_to_the_leave_one_dataset_out_floor(scores):
     spikefinder = np.mean([s[n]["default"] for n in s if n.startswith("SF")])
     old = np.mean([s[n]["no delay"] for n in s if n.startswith("DS")])
     assert cascade >= FLOORS[target][0] and spikefinder >= FLOORS[target][1], s
-    assert cascade >= old + 0.05, (cascade, old)  # no delay: 0.408 native, 0.373 at 30 Hz
+    assert cascade >= old + 0.05, (cascade, old)  # no delay: 0.415 native, 0.376 at 30 Hz
 
 
 def test_beats_the_smoothed_derivative_except_sf6(scores):

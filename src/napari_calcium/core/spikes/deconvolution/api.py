@@ -27,6 +27,7 @@ from .activity import (
     MIN_RISE_EVENTS,
     activity_delay_s,
     effective_bandwidth_hz,
+    estimate_decay_s,
     estimate_response_rise_s,
     remove_baseline,
     smooth_activity,
@@ -202,6 +203,29 @@ def _kinetics(
     return td, tr, "; ".join(source)
 
 
+def _noise_sigma(y: np.ndarray, rate: float, band: np.ndarray) -> np.ndarray:
+    """Noise σ per row (:func:`.noise.noise_sigma_psd`); upsampled rows measured resampled.
+
+    A trace resampled to a higher rate (its bandwidth `band` below 0.8 x the Nyquist
+    frequency: spikefinder's 8-60 Hz recordings given at 100 Hz) has no power above its original
+    Nyquist frequency, where the PSD estimate looks for the noise: σ came out 400-1,400x too
+    small there. Such rows are measured after resampling to twice their bandwidth
+    (``scipy.signal.resample_poly``), i.e. on (about) their original samples.
+    """
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    out = np.atleast_1d(np.asarray(noise_sigma_psd(y), dtype=np.float64)).copy()
+    for i in np.flatnonzero(np.asarray(band) < 0.8 * rate / 2.0):
+        ratio = Fraction(float(2.0 * band[i] / rate)).limit_denominator(100)
+        if ratio.numerator == 0 or y.shape[1] * ratio < 64:  # too few frames for a spectrum
+            continue
+        row = resample_poly(np.asarray(y[i], dtype=np.float64), ratio.numerator, ratio.denominator)
+        out[i] = float(np.atleast_1d(noise_sigma_psd(row))[0])
+    return out
+
+
 def _solve(y, rate, method, td, tr, lam, s_min, noise) -> tuple:
     """(c, s, lam per ROI, extra baseline per ROI) of one method on baseline-free traces."""
     n = y.shape[0]
@@ -325,10 +349,14 @@ def deconvolve(
     1. **baseline**: a running 8th percentile over ``baseline_window_s`` plus the median of what
        is left is subtracted (slow drift and the offset; :func:`.activity.remove_baseline`);
     2. **noise**: σ per ROI from the high-frequency power spectrum
-       (:func:`.noise.noise_sigma_psd`, CaImAn's GetSn idea);
-    3. **kinetics**: τ given, else the ``indicator`` preset, else estimated per ROI from the
+       (:func:`.noise.noise_sigma_psd`, CaImAn's GetSn idea); a trace upsampled from a lower
+       rate is measured resampled to twice its bandwidth
+       (:func:`.activity.effective_bandwidth_hz`), i.e. on about its original samples;
+    3. **kinetics**: τ given, else the ``indicator`` preset, else estimated per ROI: from the
        noise-corrected autocovariance (:func:`.noise.estimate_tau`, clipped to
-       :data:`TAU_DECAY_BOUNDS_S`);
+       :data:`TAU_DECAY_BOUNDS_S`); for ``"oasis-ar1"``, where that estimate hit a bound, from
+       the decay of the ROI's average transient (:func:`.activity.estimate_decay_s`, the
+       transients placed by a first solve), with which it is solved again;
     4. **solver** (`method`):
 
        * ``"oasis-ar1"`` (default): exact OASIS for ``c_t = g c_{t-1} + s_t``
@@ -343,7 +371,7 @@ def deconvolve(
     5. **activity**: ``s`` smoothed by a Gaussian of ``smoothing_s`` seconds (default
        ``max(0.03 s, 1 / (2 f_eff))``, ``f_eff`` the traces' bandwidth), moved earlier for
        AR(1) (whose model has no rise, so ``s`` comes out spread after each spike) by
-       ``min(0.25 × rise, 0.08 s)``, with ``rise`` the 10-90 % rise time of each ROI's own
+       ``min(0.3 × rise, 0.1 s)``, with ``rise`` the 10-90 % rise time of each ROI's own
        average transient (:func:`.activity.estimate_response_rise_s`; ``tau_rise_s`` instead
        when it is given), and compressed as ``x ** exponent``
        (:func:`.activity.smooth_activity`).
@@ -465,11 +493,27 @@ def deconvolve(
     if not (np.isfinite(window) and window > 0):
         raise ParameterError(f"baseline_window_s must be > 0 seconds; got {baseline_window_s!r}")
     y, base = remove_baseline(x, frame_rate_hz=rate, window_s=window)
-    noise = np.maximum(np.atleast_1d(noise_sigma_psd(y)), np.finfo(np.float64).tiny)
+    band = effective_bandwidth_hz(x, frame_rate_hz=rate)
+    noise = np.maximum(_noise_sigma(y, rate, band), np.finfo(np.float64).tiny)
     td, tr, kin_source = _kinetics(y, rate, method, tau_decay_s, tau_rise_s, indicator, noise)
     c, s, lam_arr, extra = _solve(y, rate, method, td, tr, lam, s_min, noise)
+    if method == "oasis-ar1" and tau_decay_s is None and indicator is None:
+        # where the autocovariance's τ hit a bound (bursts, drift: 3 s on 4 of 9 real sets), the
+        # decay of the ROI's average transient (placed by that first solve) is solved instead
+        lo, hi = TAU_DECAY_BOUNDS_S
+        rows = np.flatnonzero((td <= lo * 1.001) | (td >= hi * 0.999))
+        if rows.size:
+            td_avg, _ = estimate_decay_s(y[rows], s[rows], frame_rate_hz=rate, bounds_s=(lo, hi))
+            ok = np.isfinite(td_avg)
+            if ok.any():
+                td = td.copy()
+                td[rows[ok]] = td_avg[ok]
+                c, s, lam_arr, extra = _solve(y, rate, method, td, tr, lam, s_min, noise)
+        kin_source = (  # one sentence for every row, so that chunks of rows agree
+            "tau_decay_s estimated per ROI from the autocovariance; where that hit its bounds "
+            f"{lo:g}-{hi:g} s, from the decay of the ROI's average transient"
+        )
     if smoothing_s is None:
-        band = effective_bandwidth_hz(x, frame_rate_hz=rate)
         sigma = np.maximum(DEFAULT_MIN_SIGMA_S, 1.0 / (2.0 * band))
     else:
         sigma = _per_roi(smoothing_s, x.shape[0], "smoothing_s", low=0.0, strict=False)
