@@ -55,7 +55,12 @@ class IndicatorKinetics:
 
 #: Approximate in-vivo single-spike kinetics of common indicators (mouse cortex, ~room to body
 #: temperature). They are typical values for simulation and starting points for deconvolution,
-#: not constants of nature: fit τ on your own data when you can.
+#: not constants of nature: fit τ on your own data when you can. jGCaMP8f and jGCaMP8s: τ = the
+#: 1-AP half-rise and half-decay times in cultured neurons (Zhang et al. 2023: 7.1 / 67.4 ms and
+#: 10.1 / 306.7 ms) divided by ln 2, and the 1-AP ΔF/F there (0.41, 1.11) scaled by the jGCaMP8m
+#: preset's ratio of 0.30 to its culture value (0.76). On the shared jGCaMP8m ground truth the
+#: decay in vivo is slower than the culture's (the decay of the average transient: 0.23 s,
+#: against 0.17 s), so treat these as lower bounds.
 INDICATORS: dict[str, IndicatorKinetics] = {
     k.name: k
     for k in (
@@ -63,7 +68,9 @@ INDICATORS: dict[str, IndicatorKinetics] = {
         IndicatorKinetics("GCaMP6m", 0.07, 0.80, 0.15, "Chen et al. 2013, Nature 499:295"),
         IndicatorKinetics("GCaMP6s", 0.10, 1.20, 0.25, "Chen et al. 2013, Nature 499:295"),
         IndicatorKinetics("jGCaMP7f", 0.04, 0.35, 0.25, "Dana et al. 2019, Nat Methods 16:649"),
+        IndicatorKinetics("jGCaMP8f", 0.01, 0.10, 0.16, "Zhang et al. 2023, Nature 615:884"),
         IndicatorKinetics("jGCaMP8m", 0.01, 0.20, 0.30, "Zhang et al. 2023, Nature 615:884"),
+        IndicatorKinetics("jGCaMP8s", 0.015, 0.44, 0.44, "Zhang et al. 2023, Nature 615:884"),
         IndicatorKinetics("OGB-1", 0.01, 0.70, 0.08, "Kerr et al. 2005, PNAS 102:14063"),
     )
 }
