@@ -217,8 +217,9 @@ def average_transients(
     Returns
     -------
     eta : numpy.ndarray, shape (n_rois, n_cut)
-        The average transients (float64; NaN rows where fewer than 5 were found or the trace is
-        shorter than a cut), ``n_cut = round(0.5 f) + round(post_s f)`` frames.
+        The average transients (float64; NaN rows where fewer than 5 were found),
+        ``n_cut = round(0.5 f) + round(post_s f)`` frames; ``n_cut = 0`` when the traces are
+        shorter than a cut (or the rate is below 4 Hz).
     n_events : numpy.ndarray of int, shape (n_rois,)
         How many transients each average holds.
     at : int
@@ -234,10 +235,10 @@ def average_transients(
     n_rois, n_frames = yy.shape
     pre, post = round(0.5 * fs), round(_positive(post_s, "post_s") * fs)
     ref = max(1, round(0.3 * fs))
-    eta = np.full((n_rois, pre + post), np.nan)
     count = np.zeros(n_rois, np.int64)
-    if pre + post + 1 > n_frames or pre < 2:
-        return eta, count, pre
+    if pre + post + 1 > n_frames or pre < 2:  # checked before allocating: fs may be absurd
+        return np.full((n_rois, 0), np.nan), count, 0
+    eta = np.full((n_rois, pre + post), np.nan)
     offsets = np.arange(-pre, post)
     for i in range(n_rois):
         sm = gaussian_filter1d(ss[i].astype(np.float64), max(1.0, 0.01 * fs))
@@ -297,7 +298,10 @@ def estimate_response_rise_s(
     fs = _positive(frame_rate_hz, "frame_rate_hz")
     eta, count, at = average_transients(y, s, frame_rate_hz=fs, quantile=quantile)
     rise = np.array(
-        [_rise_10_90(row, at) / fs if np.isfinite(row).all() else np.nan for row in eta]
+        [
+            _rise_10_90(row, at) / fs if row.size and np.isfinite(row).all() else np.nan
+            for row in eta
+        ]
     )
     return rise, count
 
@@ -350,7 +354,7 @@ def estimate_decay_s(
     eta, count, at = average_transients(y, s, frame_rate_hz=fs, post_s=4.0, quantile=quantile)
     out = np.full(eta.shape[0], np.nan)
     for i, row in enumerate(eta):
-        if not np.isfinite(row).all():
+        if row.size == 0 or not np.isfinite(row).all():
             continue
         ip = at + int(np.argmax(row[at : at + max(1, round(0.5 * fs))]))
         peak = row[ip]
