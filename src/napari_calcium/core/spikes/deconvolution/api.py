@@ -512,6 +512,7 @@ def deconvolve(
         kin_source = (  # one sentence for every row, so that chunks of rows agree
             "tau_decay_s estimated per ROI from the autocovariance; where that hit its bounds "
             f"{lo:g}-{hi:g} s, from the decay of the ROI's average transient"
+            + ("; tau_rise_s given" if tau_rise_s is not None else "")
         )
     if smoothing_s is None:
         sigma = np.maximum(DEFAULT_MIN_SIGMA_S, 1.0 / (2.0 * band))
