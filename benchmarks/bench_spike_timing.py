@@ -46,6 +46,7 @@ from napari_calcium.core.spikes.deconvolution.activity import (
     smooth_activity,
 )
 from napari_calcium.core.spikes.deconvolution.api import deconvolve
+from napari_calcium.core.spikes.deconvolution.evaluation import time_binned_correlation as score
 
 INDICATOR = {
     "DS06": "GCaMP6f", "DS07": "GCaMP6f", "DS08": "GCaMP6f", "DS11": "GCaMP6f", "DS13": "GCaMP6s",
@@ -53,7 +54,6 @@ INDICATOR = {
 }  # fmt: skip
 A_GRID = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
 CAP_GRID_S = (0.06, 0.08, 0.1, 0.12, 0.15)
-BIN_S = 0.04
 
 
 def at_rate(rec: dict[str, Any], target_hz: float | None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -65,17 +65,6 @@ def at_rate(rec: dict[str, Any], target_hz: float | None) -> tuple[np.ndarray, n
     y = resample_poly(x, ratio.numerator, ratio.denominator, padtype="line")
     fs2 = fs * ratio.numerator / ratio.denominator
     return y, t[0] + np.arange(y.size) / fs2, fs2
-
-
-def score(activity: np.ndarray, t: np.ndarray, spikes: np.ndarray) -> float:
-    """Pearson r of the activity (mean per 40 ms bin) and the spike count per bin."""
-    edges = np.arange(t[0], t[-1] + 1e-9, BIN_S)
-    total, _ = np.histogram(t, edges, weights=activity)
-    frames, _ = np.histogram(t, edges)
-    count, _ = np.histogram(spikes, edges)
-    ok = frames > 0
-    a, s = total[ok] / frames[ok], count[ok]
-    return float(np.corrcoef(a, s)[0, 1]) if a.std() > 0 and s.std() > 0 else float("nan")
 
 
 def dataset_score(per_recording: list[float], neurons: list[str]) -> float:

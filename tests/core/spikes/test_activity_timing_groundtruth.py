@@ -22,17 +22,9 @@ from scipy.signal import resample_poly
 
 from conftest import SPIKE_GROUNDTRUTH_SETS, spike_groundtruth
 from napari_calcium.core.spikes.deconvolution.api import deconvolve
+from napari_calcium.core.spikes.deconvolution.evaluation import time_binned_correlation
 
 FLOORS = {None: (0.483, 0.421), 30.0: (0.46, 0.424)}  # (CASCADE, spikefinder) means
-
-
-def _score(activity, t, spikes):
-    edges = np.arange(t[0], t[-1] + 1e-9, 0.04)
-    total, _ = np.histogram(t, edges, weights=activity)
-    frames, _ = np.histogram(t, edges)
-    count, _ = np.histogram(spikes, edges)
-    ok = frames > 0
-    return float(np.corrcoef(total[ok] / frames[ok], count[ok])[0, 1])
 
 
 def _at(x, t, fs, target):
@@ -62,7 +54,9 @@ def scores(request):
             d = np.clip(np.diff(gaussian_filter1d(x, 0.1 * fs), prepend=x[0]), 0, None)
             acts["derivative"] = d
             for key, a in acts.items():
-                per.setdefault(key, {}).setdefault(neuron, []).append(_score(a, t, spikes))
+                per.setdefault(key, {}).setdefault(neuron, []).append(
+                    time_binned_correlation(a, t, spikes)
+                )
         out[name] = {k: float(np.mean([np.mean(v) for v in n.values()])) for k, n in per.items()}
     return target, out
 

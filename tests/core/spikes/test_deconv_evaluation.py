@@ -15,6 +15,7 @@ from napari_calcium.core.spikes.deconvolution.evaluation import (
     smoothed_correlation,
     spike_time_f1,
     spikefinder_correlation,
+    time_binned_correlation,
 )
 from napari_calcium.errors import ParameterError, ShapeError
 
@@ -140,3 +141,22 @@ def test_deconvolve_activity_recovers_synthetic_spikes():
     gap[5] = np.nan  # a trace NaN in some frames only is refused (all-NaN rows are flagged ROIs)
     with pytest.raises(ParameterError, match="finite"):
         deconvolve(gap, frame_rate_hz=fs)
+
+
+def test_time_binned_correlation_on_irregular_frames():
+    """CASCADE-style frames (jittered, 33 ms): activity averaged per 40 ms bin, spikes counted."""
+    rng = np.random.default_rng(0)
+    t = np.cumsum(rng.uniform(0.03, 0.036, 3000))
+    spikes = np.sort(rng.choice(t, 80, replace=False)) + 0.001  # inside each frame's bin
+    activity = np.isin(np.arange(t.size), np.searchsorted(t, spikes) - 1).astype(float)
+    assert time_binned_correlation(activity, t, spikes) > 0.95
+    assert time_binned_correlation(3 * activity + 1, t, spikes) == pytest.approx(
+        time_binned_correlation(activity, t, spikes)
+    )
+    late = np.roll(activity, 3)  # 0.1 s late: no overlap left
+    assert time_binned_correlation(late, t, spikes) < 0.1
+    assert np.isnan(time_binned_correlation(np.ones(t.size), t, spikes))
+    with pytest.raises(ShapeError):
+        time_binned_correlation(activity[:-1], t, spikes)
+    with pytest.raises(ParameterError):
+        time_binned_correlation(activity, t, spikes, bin_s=0.0)

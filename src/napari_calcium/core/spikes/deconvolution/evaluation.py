@@ -33,6 +33,7 @@ __all__ = [
     "smoothed_correlation",
     "spike_time_f1",
     "spikefinder_correlation",
+    "time_binned_correlation",
 ]
 
 
@@ -138,6 +139,59 @@ def spikefinder_correlation(
         keep = np.isfinite(p[i]) & np.isfinite(t[i])
         out[i] = _pearson(bin_counts(p[i][keep], factor), bin_counts(t[i][keep], factor))
     return float(out[0]) if one else out
+
+
+def time_binned_correlation(
+    activity: Any, frame_times_s: Any, spike_times_s: Any, *, bin_s: float = 0.04
+) -> float:
+    """Pearson r of an activity and true spikes in bins of time (frames need not be regular).
+
+    The ground-truth score of ``shared/data/cascade_groundtruth_dev/PROVENANCE.md``: bins of
+    `bin_s` from the first frame time; per bin, the activity is the mean over the frames whose
+    time falls in it and the truth is the number of spikes in it; bins without a frame are
+    dropped. Unlike :func:`spikefinder_correlation` it works on recordings with irregular or
+    non-integer frames per bin (CASCADE's 30-158 Hz sets).
+
+    Parameters
+    ----------
+    activity : array_like, shape (n_frames,)
+        Inferred activity of one recording (any scale).
+    frame_times_s : array_like, shape (n_frames,)
+        Time of each frame, seconds, increasing.
+    spike_times_s : array_like, shape (n_spikes,)
+        True spike times, seconds.
+    bin_s : float, optional
+        Bin width in seconds (default 0.04).
+
+    Returns
+    -------
+    float
+        Pearson r over the bins; NaN when either binned signal is constant.
+
+    Examples
+    --------
+    >>> t = np.arange(300) / 30.0
+    >>> a = np.zeros(300); a[[30, 90, 91]] = 1.0
+    >>> round(time_binned_correlation(a, t, t[[30, 90, 91]]), 6)
+    1.0
+    """
+    a = np.asarray(activity, dtype=np.float64).ravel()
+    t = np.asarray(frame_times_s, dtype=np.float64).ravel()
+    width = float(bin_s)
+    if a.shape != t.shape or a.size < 2:
+        raise ShapeError(
+            f"activity {a.shape} and frame_times_s {t.shape} must be equal 1-D arrays of >= 2"
+        )
+    if not (np.isfinite(width) and width > 0):
+        raise ParameterError(f"bin_s must be a finite number of seconds > 0; got {bin_s!r}")
+    edges = np.arange(t[0], t[-1] + 1e-9, width)
+    if edges.size < 3:
+        return float("nan")
+    total, _ = np.histogram(t, edges, weights=a)
+    frames, _ = np.histogram(t, edges)
+    count, _ = np.histogram(np.asarray(spike_times_s, dtype=np.float64).ravel(), edges)
+    ok = frames > 0
+    return _pearson(total[ok] / frames[ok], count[ok].astype(np.float64))
 
 
 def smoothed_correlation(s: Any, true: Any, *, sigma_frames: float = 2.0) -> Any:
