@@ -123,6 +123,9 @@ def run(quick: bool = False) -> list[Row]:
     add(bench, IMPLEMENTATION + " deconvolve", lambda: deconvolve(
         y1, frame_rate_hz=FS, tau_decay_s=TAU_D).s, spk1,
         note="; full deconvolve: running baseline, PSD noise, solver, activity")  # fmt: skip
+    add(bench, IMPLEMENTATION + " deconvolve, defaults", lambda: deconvolve(
+        y1, frame_rate_hz=FS).s, spk1,
+        note="; as called by users: tau estimated, rise measured")  # fmt: skip
     if s2p is None:
         rows.append(skipped_row(bench, "suite2p", size, "suite2p is not importable here"))
     else:
