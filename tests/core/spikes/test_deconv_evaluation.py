@@ -135,7 +135,7 @@ def test_deconvolve_activity_recovers_synthetic_spikes():
     res = deconvolve(f, frame_rate_hz=fs, indicator="OGB-1")
     r = spikefinder_correlation(res.activity, spikes, frame_rate_hz=fs, bin_s=0.1)
     assert np.all(r > 0.8)
-    assert np.all(res.tau_decay_s == 0.7)
+    assert np.allclose(res.tau_decay_s, 0.7, rtol=0.2)  # the preset, moved by the data
     assert (res.activity >= 0).all() and res.s.shape == f.shape
     gap = np.zeros(100)
     gap[5] = np.nan  # a trace NaN in some frames only is refused (all-NaN rows are flagged ROIs)

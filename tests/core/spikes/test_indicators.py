@@ -36,7 +36,9 @@ def test_new_presets_deconvolve_their_own_kernel(name):
     kernel = k.dff_per_spike * double_exponential(np.arange(400) / fs, k.tau_rise_s, k.tau_decay_s)
     x = np.convolve(spikes, kernel)[: spikes.size] + rng.normal(0, 0.02, spikes.size)
     res = deconvolve(x, frame_rate_hz=fs, indicator=name, method="oasis-ar2")
-    assert res.tau_decay_s[0] == k.tau_decay_s and "preset" in res.parameters["kinetics"]
+    # the preset is a prior the data move; on its own kernel the data agree with it
+    assert res.tau_decay_s[0] == pytest.approx(k.tau_decay_s, rel=0.2)
+    assert f"{name} preset" in res.parameters["kinetics"]
     # the sampled kernel is 0 at the spike's own frame, so s comes one frame later (measured
     # 0.991 / 0.999 there, 0.93 unshifted)
     s_next = np.roll(res.s[0], -1)

@@ -20,11 +20,12 @@ from napari_calcium.core.spikes.deconvolution.evaluation import spikefinder_corr
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "spikefinder_groundtruth"
 FS = 100.0
 INDICATOR = {4: "OGB-1", 5: "GCaMP6s", 6: None}
-# measured 0.406 / 0.381 / 0.541 since issue 18 (the AR(1) delay is measured from the data,
-# min(0.3 x rise, 0.1 s); before, the preset's rise was the delay: 0.419 / 0.421 / 0.611. Without
+# measured 0.406 / 0.405 / 0.541 since issue 18 (the AR(1) delay is measured from the data,
+# min(0.3 x rise, 0.1 s), and τ_d is the geometric mean of the preset's and the data's: 0.381 on
+# set 5 with τ_d fixed; before, the preset's rise was the delay: 0.419 / 0.421 / 0.611. Without
 # an indicator these sets scored 0.395 / 0.279 / 0.539 before and 0.386 / 0.408 / 0.514 now, and
 # the nine-set means rose: see docs/spikes.md, "Timing, kinetics and noise from the data")
-FLOOR = {4: 0.39, 5: 0.36, 6: 0.52}
+FLOOR = {4: 0.39, 5: 0.38, 6: 0.52}
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"no spikefinder data in {DATA}")
 

@@ -94,7 +94,7 @@ class DeconvolveWidget(_LayerPickers):
                                       max=60.0, step=0.001)  # fmt: skip
         self.tau_rise = FloatSpinBox(label="τ rise (s; 0 = estimate)", value=0.0, min=0.0,
                                      max=10.0, step=0.001)  # fmt: skip
-        self.indicator = ComboBox(label="indicator (τ when 0)", choices=INDICATOR_CHOICES,
+        self.indicator = ComboBox(label="indicator (prior for τ)", choices=INDICATOR_CHOICES,
                                   value=INDICATOR_CHOICES[0])  # fmt: skip
         self.estimate_button = PushButton(text="Estimate τ (selected ROI)")
         self.lam_noise = CheckBox(text="λ from the noise level (constrained)", value=False)
@@ -158,8 +158,8 @@ class DeconvolveWidget(_LayerPickers):
     def kwargs(self, rate: float, *, estimate: bool = False) -> dict:
         """Keyword arguments of ``deconvolve`` for the current settings (``estimate``: τ None).
 
-        τ boxes at 0 mean "from the indicator preset" when one is chosen, else "estimate"
-        (``None``); "λ from the noise level" passes ``lam="noise"``, otherwise the λ value
+        τ boxes at 0 mean ``None``: estimated per ROI, with the indicator preset as a prior the
+        data move when one is chosen (``deconvolve``, step 3); "λ from the noise level" passes ``lam="noise"``, otherwise the λ value
         (default 0, the most accurate on real ground truth); "sparse spikes" passes
         ``s_min="noise"`` (OASIS methods).
         """

@@ -203,6 +203,33 @@ def _kinetics(
     return td, tr, "; ".join(source)
 
 
+def _decay_from_data(
+    y: np.ndarray, rate: float, lam: Any, s_min: Any, noise: np.ndarray, td: Any = None
+) -> tuple:
+    """Each ROI's own τ_d (s) and the AR(1) solve at it: ``(td, (c, s, lam, extra))``.
+
+    τ_d from the noise-corrected autocovariance (:func:`.noise.estimate_tau`, clipped to
+    :data:`TAU_DECAY_BOUNDS_S`); where that hit a bound (bursts, drift: the 3 s clip on 4 of 9
+    real ground-truth sets), from the decay of the ROI's average transient
+    (:func:`.activity.estimate_decay_s`, the transients placed by a first solve), with which
+    the trace is solved again. `td`: the autocovariance's estimate when already computed.
+    """
+    lo, hi = TAU_DECAY_BOUNDS_S
+    if td is None:
+        td = np.clip(np.atleast_1d(estimate_tau(y, rate, order=1, sigma=noise)), lo, hi)
+    no_rise = np.zeros_like(td)
+    solved = _solve(y, rate, "oasis-ar1", td, no_rise, lam, s_min, noise)
+    rows = np.flatnonzero((td <= lo * 1.001) | (td >= hi * 0.999))
+    if rows.size:
+        td_avg, _ = estimate_decay_s(y[rows], solved[1][rows], frame_rate_hz=rate, bounds_s=(lo, hi))
+        ok = np.isfinite(td_avg)
+        if ok.any():
+            td = td.copy()
+            td[rows[ok]] = td_avg[ok]
+            solved = _solve(y, rate, "oasis-ar1", td, no_rise, lam, s_min, noise)
+    return td, solved
+
+
 def _noise_sigma(y: np.ndarray, rate: float, band: np.ndarray) -> np.ndarray:
     """Noise σ per row (:func:`.noise.noise_sigma_psd`); upsampled rows measured resampled.
 
@@ -352,11 +379,14 @@ def deconvolve(
        (:func:`.noise.noise_sigma_psd`, CaImAn's GetSn idea); a trace upsampled from a lower
        rate is measured resampled to twice its bandwidth
        (:func:`.activity.effective_bandwidth_hz`), i.e. on about its original samples;
-    3. **kinetics**: τ given, else the ``indicator`` preset, else estimated per ROI: from the
-       noise-corrected autocovariance (:func:`.noise.estimate_tau`, clipped to
-       :data:`TAU_DECAY_BOUNDS_S`); for ``"oasis-ar1"``, where that estimate hit a bound, from
-       the decay of the ROI's average transient (:func:`.activity.estimate_decay_s`, the
-       transients placed by a first solve), with which it is solved again;
+    3. **kinetics**: τ given, else estimated per ROI: τ_d from the noise-corrected
+       autocovariance (:func:`.noise.estimate_tau`, clipped to :data:`TAU_DECAY_BOUNDS_S`) and,
+       where that estimate hit a bound, from the decay of the ROI's average transient
+       (:func:`.activity.estimate_decay_s`, the transients placed by a first AR(1) solve). An
+       ``indicator`` preset is a prior that the data move: τ_d is the geometric mean of the
+       preset's and the ROI's own estimate (equal weights in log τ; a GCaMP6f preparation that
+       decays over 3 s gets 1.1 s, not the preset's 0.4 s); its rise is used by ``"oasis-ar2"``
+       and ``"fista"``, which without a preset estimate both τ from the autocovariance;
     4. **solver** (`method`):
 
        * ``"oasis-ar1"`` (default): exact OASIS for ``c_t = g c_{t-1} + s_t``
@@ -397,7 +427,9 @@ def deconvolve(
         every per-ROI value (``lam``, ``s_min``, ``smoothing_s``), the entry of a skipped row is
         not used (NaN from an earlier result is fine there).
     indicator : str, optional
-        A preset of :data:`napari_calcium.core.spikes.indicators.INDICATORS` (e.g. ``"GCaMP6s"``).
+        A preset of :data:`napari_calcium.core.spikes.indicators.INDICATORS` (e.g.
+        ``"GCaMP6s"``): a prior for τ_d that each ROI's data move (step 3), and the rise of
+        ``"oasis-ar2"`` and ``"fista"``. Give ``tau_decay_s`` to fix τ_d.
     lam : float, array_like (n_rois,) or "noise", optional
         Sparsity penalty λ >= 0 in the units of the traces (default 0: on real data penalties
         cost accuracy), or ``"noise"`` for the noise-constrained λ.
@@ -496,24 +528,40 @@ def deconvolve(
     band = effective_bandwidth_hz(x, frame_rate_hz=rate)
     noise = np.maximum(_noise_sigma(y, rate, band), np.finfo(np.float64).tiny)
     td, tr, kin_source = _kinetics(y, rate, method, tau_decay_s, tau_rise_s, indicator, noise)
-    c, s, lam_arr, extra = _solve(y, rate, method, td, tr, lam, s_min, noise)
-    if method == "oasis-ar1" and tau_decay_s is None and indicator is None:
-        # where the autocovariance's τ hit a bound (bursts, drift: 3 s on 4 of 9 real sets), the
-        # decay of the ROI's average transient (placed by that first solve) is solved instead
+    preset = get_indicator(indicator) if indicator is not None else None
+    solved = None
+    if tau_decay_s is None and (method == "oasis-ar1" or preset is not None):
+        first = td if preset is None else None  # the autocovariance's, from _kinetics
+        td, solved = _decay_from_data(y, rate, lam, s_min, noise, first)
         lo, hi = TAU_DECAY_BOUNDS_S
-        rows = np.flatnonzero((td <= lo * 1.001) | (td >= hi * 0.999))
-        if rows.size:
-            td_avg, _ = estimate_decay_s(y[rows], s[rows], frame_rate_hz=rate, bounds_s=(lo, hi))
-            ok = np.isfinite(td_avg)
-            if ok.any():
-                td = td.copy()
-                td[rows[ok]] = td_avg[ok]
-                c, s, lam_arr, extra = _solve(y, rate, method, td, tr, lam, s_min, noise)
-        kin_source = (  # one sentence for every row, so that chunks of rows agree
-            "tau_decay_s estimated per ROI from the autocovariance; where that hit its bounds "
-            f"{lo:g}-{hi:g} s, from the decay of the ROI's average transient"
-            + ("; tau_rise_s given" if tau_rise_s is not None else "")
+        own = (
+            "estimated per ROI (from the autocovariance; where that hit its bounds "
+            f"{lo:g}-{hi:g} s, from the decay of the ROI's average transient)"
         )
+        # one sentence for every row, so that chunks of rows agree
+        if preset is None:
+            kin_source = f"tau_decay_s {own}"
+        else:  # the preset is a prior that the data move: equal weights in log τ
+            td = np.sqrt(td * preset.tau_decay_s)
+            kin_source = (
+                f"tau_decay_s the geometric mean of the {preset.name} preset's "
+                f"{preset.tau_decay_s:g} s and the value {own}"
+            )
+            solved = None  # solved again at the combined τ
+            if method != "oasis-ar1":
+                tr = np.minimum(tr, 0.5 * td)
+        if tau_rise_s is not None:
+            kin_source += "; tau_rise_s given"
+        elif method != "oasis-ar1":
+            kin_source += "; " + (
+                f"tau_rise_s from the {preset.name} preset"
+                if preset is not None
+                else "tau_rise_s estimated per ROI"
+            )
+    if solved is not None and method == "oasis-ar1":
+        c, s, lam_arr, extra = solved
+    else:
+        c, s, lam_arr, extra = _solve(y, rate, method, td, tr, lam, s_min, noise)
     if smoothing_s is None:
         sigma = np.maximum(DEFAULT_MIN_SIGMA_S, 1.0 / (2.0 * band))
     else:
