@@ -64,6 +64,9 @@ def test_deconvolve_all_rois_equals_the_core_function(viewer, qtbot, data, monke
     np.testing.assert_array_equal(labels.features["tau_decay_s"], stored.tau_decay_s)
     np.testing.assert_allclose(labels.features["spike_rate_hz"], stored.activity.mean(axis=1) * FS)
     np.testing.assert_array_equal(labels.features["deconv_noise"], stored.noise)
+    # the quality flag, joined over the chunks like the rest and shown per ROI
+    np.testing.assert_array_equal(labels.features["activity_reliable"], expected.reliable)
+    np.testing.assert_array_equal(labels.features["activity_snr"], expected.transient_snr)
     # realistic data: the inferred activity follows the true spikes
     truth = rec.truth.spikes.astype(float)
     active = np.flatnonzero(truth.sum(axis=1) > 0)

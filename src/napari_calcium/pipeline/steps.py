@@ -217,6 +217,11 @@ def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str,
         data = read_json(check, "detection check")
         if isinstance(data, dict):
             detection_warnings = [str(w) for w in data.get("warnings", [])]
+    n_unreliable = None
+    if (ctx.out_dir / sf.DECONVOLVE).is_file():  # the activity's quality flag (issue 18)
+        spikes = load_traces(ctx.out_dir / sf.DECONVOLVE, with_spikes=True)[2]
+        if spikes is not None and "reliable" in spikes.parameters:
+            n_unreliable = int(np.count_nonzero(~spikes.reliable))
     if ran_events:
         n_events = int(sum(len(e) for e in sf.load_events(ctx.out_dir / sf.EVENTS)))
         rate_hz = n_events / n_rois / duration if n_rois else 0.0
@@ -235,6 +240,7 @@ def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str,
         if n_flagged is None
         else dff.parameters.get("min_baseline_fraction"),
         "detection_warnings": detection_warnings,
+        "n_rois_unreliable_activity": n_unreliable,
         "movie": str(ctx.input_path if source is None else ctx.out_dir / source),
     }
 
@@ -247,9 +253,15 @@ def summary_notes(s: dict) -> str:
     widget add it to their summary line.
 
     The counts come from :func:`napari_calcium.pipeline.steps._summary`: ROIs whose dF/F is NaN
-    (baseline not positive) and neuropil-dominated ROIs (corrected baseline <= f x the raw one).
+    (baseline not positive), neuropil-dominated ROIs (corrected baseline <= f x the raw one) and
+    ROIs whose deconvolved activity is flagged unreliable.
     """
     text = "".join(f"; warning: {w}" for w in s.get("detection_warnings") or ())
+    if s.get("n_rois_unreliable_activity"):
+        text += (
+            f"; {s['n_rois_unreliable_activity']} ROI(s) with unreliable spike activity "
+            "(transient z-score < 20: few or small transients, see DeconvolutionResult.reliable)"
+        )
     if not s.get("n_rois_flagged"):
         return text
     dominated, nan = s.get("n_rois_neuropil_dominated"), s.get("n_rois_dff_nan")

@@ -41,16 +41,20 @@ def scores(request):
     """``{dataset: {"default", "no delay", "derivative": r}}`` (mean per neuron, then set)."""
     target = request.param
     out = {}
+    reliability = []  # (r of the default activity, its `reliable` flag) per recording
     for name in SPIKE_GROUNDTRUTH_SETS:
         per: dict[str, dict[str, list[float]]] = {}
         for x, t, fs, spikes, neuron in spike_groundtruth(name):
             x, t, fs = _at(x, t, fs, target)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                res = deconvolve(x, frame_rate_hz=fs)
                 acts = {
-                    "default": deconvolve(x, frame_rate_hz=fs).activity[0],
+                    "default": res.activity[0],
                     "no delay": deconvolve(x, frame_rate_hz=fs, tau_rise_s=0.0).activity[0],
                 }
+            r = time_binned_correlation(res.activity[0], t, spikes)
+            reliability.append((r, bool(res.reliable[0])))
             d = np.clip(np.diff(gaussian_filter1d(x, 0.1 * fs), prepend=x[0]), 0, None)
             acts["derivative"] = d
             for key, a in acts.items():
@@ -58,11 +62,11 @@ def scores(request):
                     time_binned_correlation(a, t, spikes)
                 )
         out[name] = {k: float(np.mean([np.mean(v) for v in n.values()])) for k, n in per.items()}
-    return target, out
+    return target, out, np.array(reliability)
 
 
 def test_delay_lifts_the_mean_to_the_leave_one_dataset_out_floor(scores):
-    target, s = scores
+    target, s, _ = scores
     cascade = np.mean([s[n]["default"] for n in s if n.startswith("DS")])
     spikefinder = np.mean([s[n]["default"] for n in s if n.startswith("SF")])
     old = np.mean([s[n]["no delay"] for n in s if n.startswith("DS")])
@@ -72,8 +76,21 @@ def test_delay_lifts_the_mean_to_the_leave_one_dataset_out_floor(scores):
 
 def test_beats_the_smoothed_derivative_except_sf6(scores):
     """Before the delay it lost to the derivative on 5 of 9 sets; now only on SF6 (GCaMP5k?)."""
-    _, s = scores
+    _, s, _ = scores
     losing = sorted(n for n in s if s[n]["default"] <= s[n]["derivative"])
     assert set(losing) <= {"SF6"}, {n: s[n] for n in losing}
     before = sorted(n for n in s if s[n]["no delay"] <= s[n]["derivative"])
     assert len(before) >= 3, before  # the gap this closes (native: DS06, DS07, DS08, DS13, SF5)
+
+
+def test_the_reliable_flag_separates_good_from_poor_estimates(scores):
+    """``DeconvolutionResult.reliable`` (transient z-score >= 20 and >= 3 per transient).
+
+    The threshold 20 was chosen leaving one dataset out on these sets (20 in 6 of 9 folds;
+    held out, 19 flagged recordings had mean r 0.30, the other 202 0.55 at the native rate);
+    here it is the shipped constant on all of them, so the figures are in-sample for it.
+    """
+    target, _, rel = scores
+    r, ok = rel[:, 0], rel[:, 1].astype(bool)
+    assert 0.03 * r.size <= (~ok).sum() <= 0.25 * r.size, (~ok).sum()
+    assert np.nanmean(r[ok]) >= np.nanmean(r[~ok]) + 0.15, (np.nanmean(r[ok]), np.nanmean(r[~ok]))

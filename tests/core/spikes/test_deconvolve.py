@@ -76,7 +76,8 @@ def test_tau_from_preset_given_per_roi_or_estimated():
     y, spikes, _ = _simulate(tau_d=0.7, seed=2)
     preset = deconvolve(y, frame_rate_hz=FS, indicator="OGB-1")
     # the preset's 0.7 s and the data's own estimate (0.7 s here) combined
-    assert np.allclose(preset.tau_decay_s, 0.7, rtol=0.15) and "OGB-1" in preset.parameters["kinetics"]
+    assert np.allclose(preset.tau_decay_s, 0.7, rtol=0.15)
+    assert "OGB-1" in preset.parameters["kinetics"]
     per_roi = np.linspace(0.4, 0.9, y.shape[0])
     given = deconvolve(y, frame_rate_hz=FS, tau_decay_s=per_roi)
     assert np.array_equal(given.tau_decay_s, per_roi)

@@ -83,9 +83,8 @@ def test_an_indicator_preset_is_a_prior_that_the_data_move():
 
     def r(result):
         times = [np.repeat(t, row.astype(np.int64)) for row in spikes]
-        return np.mean(
-            [time_binned_correlation(a, t, st) for a, st in zip(result.activity, times, strict=True)]
-        )
+        pairs = zip(result.activity, times, strict=True)
+        return np.mean([time_binned_correlation(a, t, st) for a, st in pairs])
 
     assert r(res) > r(fixed) + 0.02
     # AR(2) and FISTA take the same τ_d (and keep the preset's rise)
@@ -109,3 +108,14 @@ def test_the_data_moved_preset_on_the_slow_gcamp6f_ground_truth():
         fixed.append(time_binned_correlation(old.activity[0], t, spike_times))
     # measured 0.431 against 0.299 (mean over recordings)
     assert np.nanmean(moved) > np.nanmean(fixed) + 0.08
+
+
+@pytest.mark.parametrize(("fs", "seconds"), [(30.0, 300.0), (30.0, 2000.0), (120.0, 1000.0)])
+def test_noise_alone_is_flagged_unreliable_however_long(fs, seconds):
+    """A ROI without transients is unreliable; a clean cell is reliable (``res.reliable``)."""
+    rng = np.random.default_rng(int(fs + seconds))
+    x, _ = _ar1(0.5, fs, n_rois=2, seconds=seconds, sigma=0.02, seed=6)
+    noise = rng.normal(0.0, 1.0, (2, x.shape[1]))
+    res = deconvolve(np.vstack([x, noise]), frame_rate_hz=fs)
+    assert res.reliable.tolist() == [True, True, False, False], res.transient_snr
+    assert np.all(res.transient_snr[:2] > 20) and "transient_snr" in res.parameters["reliable_rule"]

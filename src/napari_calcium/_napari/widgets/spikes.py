@@ -5,7 +5,7 @@ result with the same layer, in ``layer.metadata["napari_calcium"]``: ``"spikes"`
 :class:`~napari_calcium.core.spikes.deconvolution.result.DeconvolutionResult`, with
 ``"spikes_source"`` naming the traces it was computed from: ``"dff"`` or ``"corrected"``) and
 ``"events"``. Per-ROI scalars go into the layer's ``features`` (``tau_decay_s``, ``spike_rate_hz``,
-``deconv_noise``, ``event_count``, ``event_rate_hz``). The Deconvolve widget's live preview of the
+``deconv_noise``, ``activity_snr``, ``activity_reliable``, ``event_count``, ``event_rate_hz``). The Deconvolve widget's live preview of the
 selected ROI is stored as ``"spikes_preview"`` (``id``, ``fit``, ``activity``, ``method``,
 ``source``) for the trace plot, which draws it dashed. All numbers come from the core functions.
 """
@@ -159,7 +159,8 @@ class DeconvolveWidget(_LayerPickers):
         """Keyword arguments of ``deconvolve`` for the current settings (``estimate``: τ None).
 
         τ boxes at 0 mean ``None``: estimated per ROI, with the indicator preset as a prior the
-        data move when one is chosen (``deconvolve``, step 3); "λ from the noise level" passes ``lam="noise"``, otherwise the λ value
+        data move when one is chosen (``deconvolve``, step 3); "λ from the noise level" passes
+        ``lam="noise"``, otherwise the λ value
         (default 0, the most accurate on real ground truth); "sparse spikes" passes
         ``s_min="noise"`` (OASIS methods).
         """
@@ -317,11 +318,15 @@ class DeconvolveWidget(_LayerPickers):
             tau_decay_s=np.asarray(res.tau_decay_s),
             spike_rate_hz=np.asarray(res.activity).mean(axis=1) * rate,
             deconv_noise=np.asarray(res.noise),
+            activity_snr=res.transient_snr,
+            activity_reliable=res.reliable,
         )  # fmt: skip
         mean_tau = float(np.nanmean(res.tau_decay_s)) if res.n_rois else math.nan
+        unreliable = int(np.count_nonzero(~res.reliable))
         self.status.value = (
             f"{self.title}: done ({res.method} on {source}, mean τ {mean_tau:.3f} s) → "
             f"{res.n_rois} ROI(s) stored with {layer.name!r}"
+            + (f"; {unreliable} unreliable (activity_reliable = False)" if unreliable else "")
         )
 
 

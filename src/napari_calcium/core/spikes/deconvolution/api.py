@@ -24,13 +24,17 @@ from .activity import (
     DEFAULT_MIN_SIGMA_S,
     DELAY_PER_RISE,
     MAX_DELAY_S,
+    MIN_EVENT_SNR,
     MIN_RISE_EVENTS,
+    MIN_TRANSIENT_SNR,
     activity_delay_s,
+    average_transients,
     effective_bandwidth_hz,
     estimate_decay_s,
-    estimate_response_rise_s,
     remove_baseline,
+    rise_of_average,
     smooth_activity,
+    transient_snr,
 )
 from .constrained import oasis_constrained_batch
 from .fista import fista_deconvolve
@@ -141,8 +145,9 @@ def _skip_flagged(
             out[keep] = value
             full[f.name] = out
     parameters = dict(result.parameters)
-    for key in ("smoothing_s", "activity_shift_s", "response_rise_s"):  # per-ROI lists
-        values = [float("nan")] * n
+    per_roi_lists = ("smoothing_s", "activity_shift_s", "response_rise_s", "transient_snr")
+    for key in (*per_roi_lists, "reliable"):
+        values = [False if key == "reliable" else float("nan")] * n  # a skipped row: unreliable
         for row, v in zip(keep.tolist(), parameters[key], strict=True):
             values[row] = v
         parameters[key] = values
@@ -221,7 +226,8 @@ def _decay_from_data(
     solved = _solve(y, rate, "oasis-ar1", td, no_rise, lam, s_min, noise)
     rows = np.flatnonzero((td <= lo * 1.001) | (td >= hi * 0.999))
     if rows.size:
-        td_avg, _ = estimate_decay_s(y[rows], solved[1][rows], frame_rate_hz=rate, bounds_s=(lo, hi))
+        s_rows = solved[1][rows]
+        td_avg, _ = estimate_decay_s(y[rows], s_rows, frame_rate_hz=rate, bounds_s=(lo, hi))
         ok = np.isfinite(td_avg)
         if ok.any():
             td = td.copy()
@@ -567,12 +573,16 @@ def deconvolve(
     else:
         sigma = _per_roi(smoothing_s, x.shape[0], "smoothing_s", low=0.0, strict=False)
     rise_s = np.full(x.shape[0], np.nan)
+    eta, n_events, at = average_transients(y, s, frame_rate_hz=rate)
+    snr = transient_snr(eta, n_events, at, noise=noise, frame_rate_hz=rate)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reliable = (snr >= MIN_TRANSIENT_SNR) & (snr / np.sqrt(n_events) >= MIN_EVENT_SNR)
     if method != "oasis-ar1":
         shift, delay = np.zeros(x.shape[0]), "none (the solver models the rise)"
     elif tau_rise_s is not None:
         shift, delay = tr, "tau_rise_s given"
     else:  # AR(1) has no rise: move by the delay measured from each ROI's own transients
-        rise_s, _ = estimate_response_rise_s(y, s, frame_rate_hz=rate)
+        rise_s = rise_of_average(eta, at, frame_rate_hz=rate)
         shift = activity_delay_s(rise_s)
         delay = (
             f"{DELAY_PER_RISE:g} x the 10-90 % rise of each ROI's average transient, at most "
@@ -593,6 +603,13 @@ def deconvolve(
         "activity_shift_s": np.broadcast_to(shift, (x.shape[0],)).tolist(),
         "activity_delay": delay,
         "response_rise_s": [float(r) if np.isfinite(r) else None for r in rise_s],
+        "transient_snr": [float(v) if np.isfinite(v) else None for v in snr],
+        "reliable": reliable.tolist(),
+        "reliable_rule": (
+            f"transient_snr >= {MIN_TRANSIENT_SNR:g} (z-score of the ROI's average transient "
+            f"against the noise) and >= {MIN_EVENT_SNR:g} per transient; unreliable with fewer "
+            f"than {MIN_RISE_EVENTS} transients"
+        ),
         "exponent": float(exponent),
     }
     return DeconvolutionResult(
