@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Recording", "RecordingMetadata"]
+__all__ = ["Recording", "RecordingMetadata", "recording_modality"]
 
 
 #: what :func:`checked_property` accepts for each acquisition property: (largest value, unit)
@@ -268,3 +268,21 @@ class Recording:
             f"Recording({str(self.path)!r}: {len(self.channels)} channel(s) "
             f"{list(self.channels)} of {shape} {dtype}{dur}; {self.metadata.summary()})"
         )
+
+
+def recording_modality(metadata: Mapping[str, Any]) -> str:
+    """``"one_photon"`` for a Miniscope recording or an NWB ``OnePhotonSeries``, else
+    ``"two_photon"``.
+
+    Parameters
+    ----------
+    metadata : mapping
+        :meth:`RecordingMetadata.to_dict` (as the pipeline's ``recording.json`` and the napari
+        layers keep it).
+    """
+    extra = metadata.get("extra") or {}
+    if metadata.get("source_format") == "miniscope":
+        return "one_photon"
+    if isinstance(extra, Mapping) and extra.get("neurodata_type") == "OnePhotonSeries":
+        return "one_photon"
+    return "two_photon"

@@ -13,7 +13,7 @@ from .metadata import Recording
 __all__ = ["FORMATS", "open_recording", "sniff_format"]
 
 #: format names accepted by ``open_recording(path, format=...)``
-FORMATS = ("bruker", "binary", "suite2p", "tiff", "tiff-folder")
+FORMATS = ("bruker", "binary", "suite2p", "tiff", "tiff-folder", "miniscope", "video", "nwb")
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _TIFF_SUFFIXES = (".tif", ".tiff")
@@ -56,7 +56,10 @@ def sniff_format(path: str | os.PathLike) -> str | None:
     str or None
         ``"bruker"`` (a PrairieView folder), ``"tiff-folder"`` (a folder of TIFF stacks),
         ``"binary"`` (a ``.bin`` + ``.json`` pair, or a folder holding exactly one), ``"tiff"``
-        (a file whose first bytes are a TIFF header) or None. suite2p's ``data.bin`` is never
+        (a file whose first bytes are a TIFF header), ``"miniscope"`` (a UCLA Miniscope DAQ
+        experiment or device folder, or one of its numbered ``.avi`` segments), ``"video"`` (any
+        other ``.avi``/``.mp4``/``.mkv``/...), ``"nwb"`` (an HDF5 file with ``nwb_version``) or
+        None. suite2p's ``data.bin`` is never
         sniffed: reading its ``ops.npy`` unpickles it, so it must be asked for explicitly.
     """
     try:
@@ -66,6 +69,10 @@ def sniff_format(path: str | os.PathLike) -> str | None:
 
             if is_bruker_folder(p):
                 return "bruker"
+            from .miniscope import is_miniscope_folder
+
+            if is_miniscope_folder(p):
+                return "miniscope"
             entries = [e for e in p.iterdir() if e.is_file()]
             pairs = {_binary_pair(e) for e in entries if e.suffix.lower() == ".bin"} - {None}
             pairs = {pr for pr in pairs if _looks_like_binary_json(pr[1])}
@@ -83,20 +90,34 @@ def sniff_format(path: str | os.PathLike) -> str | None:
             return "binary" if pair and _looks_like_binary_json(pair[1]) else None
         if suffix in _TIFF_SUFFIXES and _is_tiff_file(p):
             return "tiff"
+        from .video import is_video_file
+
+        if is_video_file(p):
+            from .miniscope import is_miniscope_folder
+
+            return "miniscope" if is_miniscope_folder(p) else "video"
+        if suffix == ".nwb":
+            from .nwb_input import is_nwb_file
+
+            return "nwb" if is_nwb_file(p) else None
         return None
     except Exception:  # sniffing must never break napari's reader loop
         return None
 
 
 def open_recording(path: str | os.PathLike, *, format: str | None = None, **kwargs) -> Recording:
-    """Open a recording lazily: a Bruker PrairieView folder, a binary stack, a TIFF or a folder.
+    """Open a recording lazily: Bruker, binary, TIFF, Miniscope, video or NWB.
 
     Parameters
     ----------
     path : str or os.PathLike
         A PrairieView T-series/Z-series folder, a CalSciPy/napari-calcium ``.bin`` (with its
         ``.json``; either file or their folder), a TIFF file (multipage, BigTIFF, OME, ImageJ,
-        ScanImage) or a folder of TIFF stacks (one movie, in natural name order).
+        ScanImage), a folder of TIFF stacks (one movie, in natural name order), a UCLA Miniscope
+        DAQ folder (experiment or device folder; its numbered ``.avi`` segments are one movie,
+        timed by ``timeStamps.csv``), a video file (``.avi``, ``.mp4``, ``.mkv``; needs the
+        ``video`` extra, PyAV) or an NWB file (its ``TwoPhotonSeries`` / ``OnePhotonSeries``;
+        ``series=`` picks one; needs h5py, the ``nwb`` extra).
     format : str, optional
         Force a format: one of :data:`FORMATS`. ``"suite2p"`` (a ``data.bin`` + ``ops.npy``
         folder) is only opened when asked for, with ``allow_pickle=True``, because ``ops.npy`` is a
@@ -134,7 +155,8 @@ def open_recording(path: str | os.PathLike, *, format: str | None = None, **kwar
             raise RecordingError(
                 p,
                 f"not a recording napari-calcium can read: this {kind} is not a Bruker "
-                "PrairieView folder, a .bin/.json binary stack, a TIFF or a folder of TIFFs "
+                "PrairieView folder, a .bin/.json binary stack, a TIFF or a folder of TIFFs, "
+                "a Miniscope folder, a video (.avi, .mp4, .mkv) or an NWB file "
                 "(for suite2p's data.bin pass format='suite2p', allow_pickle=True)",
             )
     if format == "bruker":
@@ -157,4 +179,16 @@ def open_recording(path: str | os.PathLike, *, format: str | None = None, **kwar
         from .tiff import open_tiff_folder
 
         return open_tiff_folder(p, **kwargs)
+    if format == "miniscope":
+        from .miniscope import open_miniscope
+
+        return open_miniscope(p, **kwargs)
+    if format == "video":
+        from .video import open_video
+
+        return open_video(p, **kwargs)
+    if format == "nwb":
+        from .nwb_input import open_nwb
+
+        return open_nwb(p, **kwargs)
     raise ParameterError(f"format={format!r} is not one of {FORMATS}")
