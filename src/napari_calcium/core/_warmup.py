@@ -142,6 +142,11 @@ def _motion(dtype: str) -> None:
     from .movie.motion.rigid import motion_correct
 
     motion_correct(_movie(dtype), max_shift_px=10.0, n_template_iterations=2)
+    # piecewise-rigid (NoRMCorre patches): its patch extraction and warp kernels
+    motion_correct(
+        _movie(dtype), max_shift_px=10.0, n_template_iterations=2, piecewise=True,
+        patch_px=32, overlap_px=8,
+    )  # fmt: skip
 
 
 def _filter(dtype: str) -> None:
@@ -292,7 +297,8 @@ def kernel_dispatchers() -> dict[str, Any]:
     """Every numba dispatcher of napari-calcium's CPU kernels, by ``module.name``.
 
     Imports the kernel modules (not napari). The closures built on first use
-    (``_shift_kernel()``, ``_contract_kernels()``) are included.
+    (``_shift_kernel()``, ``_contract_kernels()``, ``_profile_kernel()``, the piecewise
+    ``_warp_kernel()`` and ``_extract_kernel()``) are included.
     """
     import importlib
 
@@ -318,10 +324,14 @@ def kernel_dispatchers() -> dict[str, Any]:
         for value in vars(module).values():
             if isinstance(value, CPUDispatcher) and value.py_func.__module__ == name:
                 found[f"{short}.{value.py_func.__name__}"] = value
-    from .movie.motion.phase_correlation import _contract_kernels
+    from .movie.motion.phase_correlation import _contract_kernels, _profile_kernel
+    from .movie.motion.piecewise import _extract_kernel, _warp_kernel
     from .movie.motion.shifting import _shift_kernel
 
     found["movie.motion.shifting.kernel"] = _shift_kernel()
+    found["movie.motion.phase_correlation.profile"] = _profile_kernel()
+    found["movie.motion.piecewise.warp"] = _warp_kernel()
+    found["movie.motion.piecewise.extract"] = _extract_kernel()
     ky, kx = _contract_kernels()
     found["movie.motion.phase_correlation.contract_ky"] = ky
     found["movie.motion.phase_correlation.contract_kx"] = kx

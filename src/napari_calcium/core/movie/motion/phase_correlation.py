@@ -140,6 +140,22 @@ def _contract(xp: Any, cross: Any, vec: np.ndarray, axis: int) -> Any:
     return out
 
 
+def _profile(xp: Any, line: Any, ramp: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``Σ_k (line[f, k] ramp[f, k]) grid[k, m]`` on the host, ``(frames, m)`` complex64.
+
+    numpy: a numba loop, whose results do not depend on the number of frames (numpy's SIMD
+    complex product of whole arrays differs by an ulp at the array's tail, which would make the
+    shifts depend on the block size); other namespaces: the same product and ``einsum``.
+    """
+    if xp is not np:
+        line = line * xp.asarray(ramp)
+        return to_host(xp.einsum("fk,km->fm", line, xp.asarray(grid)))
+    out = np.empty((line.shape[0], grid.shape[1]), np.complex64)
+    args = (np.ascontiguousarray(line), np.ascontiguousarray(ramp), np.ascontiguousarray(grid))
+    _profile_kernel()(*args, out)
+    return out
+
+
 @functools.cache
 def _contract_kernels() -> tuple[Any, Any]:
     """numba CPU kernels (compiled once, cached on disk): contract over ky / kx."""
@@ -166,6 +182,27 @@ def _contract_kernels() -> tuple[Any, Any]:
     return contract_ky, contract_kx
 
 
+@functools.cache
+def _profile_kernel() -> Any:
+    """numba CPU kernel (compiled once, cached on disk): the subpixel profile of
+    :func:`_profile`."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def profile(line, ramp, grid, out):  # pragma: no cover - compiled
+        moved = np.empty(line.shape[1], np.complex64)
+        for f in range(line.shape[0]):
+            for k in range(line.shape[1]):
+                moved[k] = line[f, k] * ramp[f, k]
+            for m in range(grid.shape[1]):
+                acc = np.complex64(0)
+                for k in range(line.shape[1]):
+                    acc += moved[k] * grid[k, m]
+                out[f, m] = acc
+
+    return profile
+
+
 def _refine_subpixel(
     xp: Any, cross: Any, shape: tuple[int, int], centre: np.ndarray, upsample_factor: int
 ) -> np.ndarray:
@@ -189,8 +226,7 @@ def _refine_subpixel(
                          * weights[other], other)  # fmt: skip
         ramp = np.exp(2j * np.pi * pos[:, axis, None] * freqs[axis]) * weights[axis]
         grid = np.exp(2j * np.pi * freqs[axis][:, None] * offsets[None, :])  # (k, m)
-        line = line * xp.asarray(ramp.astype(np.complex64))
-        profile = to_host(xp.einsum("fk,km->fm", line, xp.asarray(grid.astype(np.complex64))))
+        profile = _profile(xp, line, ramp.astype(np.complex64), grid.astype(np.complex64))
         profile = profile.real.astype(np.float64)
         best = np.argmax(profile, axis=1)
         j = np.clip(best, 1, profile.shape[1] - 2)

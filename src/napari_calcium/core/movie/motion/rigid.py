@@ -1,5 +1,7 @@
 """Rigid motion correction: phase correlation with subpixel refinement, chunked, numpy or cupy.
 
+``piecewise=True`` adds the non-rigid pass of :mod:`.piecewise` (NoRMCorre) after the rigid one.
+
 :func:`motion_correct` builds a template (:func:`build_template`), measures each frame's
 displacement from it (:func:`estimate_shifts`) and removes it (:func:`apply_shifts`). Each piece
 walks the movie in blocks of frames, so a recording larger than memory streams through; a dask
@@ -29,6 +31,18 @@ from ....errors import ShapeError
 from ..._backend import array_module, is_dask_array, to_host
 from ...chunking import iter_frame_blocks
 from .phase_correlation import int_at_least, make_estimator
+from .piecewise import (
+    DEFAULT_OUTLIER_RATIO,
+    PIECEWISE_INTERPOLATIONS,
+    apply_patch_shifts,
+    dense_shift_field,
+    estimate_rigid_and_patch_shifts,
+    make_patch_estimator,
+    patch_grid,
+    patch_valid_box,
+    recentre_patch_shifts,
+    resolve_patch_px,
+)
 from .shifting import (
     BORDERS,
     INTERPOLATIONS,
@@ -89,6 +103,13 @@ class MotionCorrectionResult:
         every frame (what ``border="crop"`` keeps).
     parameters : dict
         The options used (max shift, upsampling, interpolation, ...), for provenance.
+    patch_shifts : numpy.ndarray, shape (frames, n_py, n_px, 2), float64, or None
+        Piecewise-rigid correction only (``piecewise=True``): (dy, dx) in px of each patch of each
+        frame relative to the template's same patch; `shifts` stays the rigid pass's.
+    patch_centres : (numpy.ndarray (n_py,), numpy.ndarray (n_px,)) or None
+        Piecewise only: the patch centres (rows, columns) in px of the uncropped frame.
+    patch_peak_correlation : numpy.ndarray, shape (frames, n_py, n_px), float32, or None
+        Piecewise only: each patch's normalised correlation peak (low: replaced as an outlier).
     """
 
     movie: Any
@@ -97,6 +118,58 @@ class MotionCorrectionResult:
     peak_correlation: np.ndarray
     valid_box: tuple[int, int, int, int]
     parameters: dict = field(default_factory=dict)
+    patch_shifts: np.ndarray | None = None
+    patch_centres: tuple[np.ndarray, np.ndarray] | None = None
+    patch_peak_correlation: np.ndarray | None = None
+
+    @property
+    def piecewise(self) -> bool:
+        """Whether the correction was piecewise-rigid (the result has patch shifts)."""
+        return self.patch_shifts is not None
+
+    def shift_field(self, frame: int) -> np.ndarray:
+        """The displacement removed from one frame at every pixel.
+
+        Parameters
+        ----------
+        frame : int
+            Frame index.
+
+        Returns
+        -------
+        numpy.ndarray, shape (2, y, x), float64
+            (dy, dx) in px at each pixel of the uncropped frame: the rigid shift everywhere, or
+            the patch shifts interpolated as the piecewise correction did
+            (:func:`~napari_calcium.core.movie.motion.piecewise.dense_shift_field`).
+        """
+        shape = tuple(int(s) for s in np.shape(self.template))
+        if self.patch_shifts is None:
+            rigid = self.shifts[frame]
+            return np.broadcast_to(rigid[:, None, None], (2, *shape)).astype(np.float64)
+        return dense_shift_field(self.patch_shifts[frame], self.patch_centres, shape)
+
+    def apply(self, movie: Any, **options: Any) -> Any:
+        """Correct another movie of the same recording (e.g. a second channel) the same way.
+
+        Parameters
+        ----------
+        movie : array_like, shape (frames, y, x)
+            Same number and shape of frames as the corrected movie.
+        **options
+            ``interpolation``, ``border``, ``dtype``, ``block_frames``, ``progress``,
+            ``should_stop``; interpolation and border default to those used here.
+
+        Returns
+        -------
+        array
+            As :func:`apply_shifts` (rigid) or
+            :func:`~napari_calcium.core.movie.motion.piecewise.apply_patch_shifts` (piecewise).
+        """
+        options.setdefault("interpolation", self.parameters.get("interpolation", "cubic"))
+        options.setdefault("border", self.parameters.get("border", "nan"))
+        if self.patch_shifts is None:
+            return apply_shifts(movie, self.shifts, **options)
+        return apply_patch_shifts(movie, self.patch_shifts, self.patch_centres, **options)
 
 
 def _as_template(template: Any, movie: Any, xp: Any) -> Any:
@@ -256,8 +329,16 @@ def motion_correct(
     block_frames: int | None = None,
     progress: Callable[..., Any] | bool | None = None,
     should_stop: Callable[[], bool] | None = None,
+    piecewise: bool = False,
+    patch_px: int | tuple[int, int] = 128,
+    overlap_px: int | tuple[int, int] = 32,
+    patch_um: float | tuple[float, float] | None = None,
+    overlap_um: float | tuple[float, float] | None = None,
+    pixel_size_um: float | tuple[float, float] | None = None,
+    max_deviation_px: float = 3.0,
+    patch_outlier_ratio: float = DEFAULT_OUTLIER_RATIO,
 ) -> MotionCorrectionResult:
-    """Rigid motion correction: template, phase-correlation shifts, subpixel correction.
+    """Rigid or piecewise-rigid motion correction: template, phase-correlation shifts, resampling.
 
     Parameters
     ----------
@@ -292,13 +373,32 @@ def motion_correct(
     should_stop : callable, optional
         Polled between blocks; returning True raises
         :class:`~napari_calcium.errors.OperationCancelled`.
+    piecewise : bool, optional
+        Piecewise-rigid correction (NoRMCorre [2]_): after the rigid pass, each frame's
+        overlapping patches are registered to the template's same patches and the patch shifts,
+        interpolated smoothly to every pixel, are removed (``interpolation`` "cubic" or "linear").
+    patch_px, overlap_px : int or (int, int), optional
+        Patch side and overlap of neighbouring patches in px (CaImAn's ``strides + overlaps``
+        and ``overlaps``; the defaults are CaImAn's 96 + 32 and 32). Piecewise only.
+    patch_um, overlap_um : float or (float, float), optional
+        The same in µm (replace the px values; need `pixel_size_um`).
+    pixel_size_um : float or (float, float), optional
+        Pixel size in µm, for `patch_um` / `overlap_um`.
+    max_deviation_px : float, optional
+        Largest difference (px) of a patch shift from its frame's rigid shift (CaImAn's
+        ``max_deviation_rigid``).
+    patch_outlier_ratio : float, optional
+        A patch whose correlation peak is below this share of its frame's median patch peak is
+        an outlier, replaced by the median of its neighbours (0 keeps every patch).
 
     Returns
     -------
     MotionCorrectionResult
         ``movie`` (corrected; lazy dask for dask input, else the input's array module),
         ``shifts`` (frames, 2) float64 (dy, dx) in px, ``template``, ``peak_correlation``,
-        ``valid_box``, ``parameters``.
+        ``valid_box``, ``parameters``; piecewise also ``patch_shifts``
+        (frames, n_py, n_px, 2), ``patch_centres`` and ``patch_peak_correlation``, and
+        ``result.shift_field(t)`` gives a frame's dense (2, y, x) field.
 
     Raises
     ------
@@ -324,7 +424,20 @@ def motion_correct(
     movie is computed block by block), and the application, which for dask input is lazy and
     recomputes the input when the result is computed. Estimation is phase correlation with
     Fourier-domain smoothing and upsampled-DFT subpixel refinement [1]_; the template is
-    refined as in NoRMCorre [2]_ and suite2p [3]_. Rigid only.
+    refined as in NoRMCorre [2]_ and suite2p [3]_.
+
+    Piecewise-rigid (``piecewise=True``), after NoRMCorre [2]_: each block of frames is read
+    once for both estimations, the rigid shift first; then each frame's patches, their windows
+    moved by the frame's whole-pixel rigid shift, are phase-correlated with the template's same
+    patches (the same whitening, smoothing and subpixel refinement) and each patch shift is kept
+    within `max_deviation_px` of the rigid shift; low-peak patches are replaced by their
+    neighbours' median. The grid of patch shifts is interpolated to every pixel by separable
+    Keys cubic convolution in patch-index space (smooth; a field linear in the patch index is
+    reproduced exactly), and the frame is resampled there (Keys cubic or bilinear, a numba
+    kernel on the CPU). Frames are independent given the template, so any `block_frames` gives
+    the same numbers, bit for bit. The template is the rigid one (not re-estimated piecewise);
+    with a built template the patch shifts, like the rigid ones, are referred to the median
+    rigid position. Passes over the data: template sample, estimation, application.
 
     References
     ----------
@@ -345,7 +458,10 @@ def motion_correct(
     """
     movie = _check_movie(movie)
     template_given = template is not None
-    interpolation = _choice(interpolation, "interpolation", INTERPOLATIONS)
+    piecewise = bool(piecewise)
+    interpolation = _choice(
+        interpolation, "interpolation", PIECEWISE_INTERPOLATIONS if piecewise else INTERPOLATIONS
+    )
     border = _choice(border, "border", BORDERS)
     out_dtype = _check_dtype(dtype, border)
     n_template_frames = int_at_least(n_template_frames, "n_template_frames", 1)
@@ -360,6 +476,18 @@ def motion_correct(
         smooth_sigma_px=smooth_sigma_px,
         whitening=whitening,
     )
+    if piecewise:
+        shape = (int(movie.shape[1]), int(movie.shape[2]))
+        patch, overlap = resolve_patch_px(
+            shape, patch_px=patch_px, overlap_px=overlap_px, patch_um=patch_um,
+            overlap_um=overlap_um, pixel_size_um=pixel_size_um,
+        )  # fmt: skip
+        grid = patch_grid(shape, patch, overlap)
+        patch_est = make_patch_estimator(
+            movie, grid, max_deviation_px=max_deviation_px, upsample_factor=upsample_factor,
+            highpass_sigma_px=highpass_sigma_px, smooth_sigma_px=smooth_sigma_px,
+            whitening=whitening, outlier_ratio=patch_outlier_ratio,
+        )  # fmt: skip
     if template is None:
         if int(movie.shape[0]) == 0:
             raise ShapeError("movie has no frames; a template needs at least one")
@@ -369,21 +497,25 @@ def motion_correct(
     else:
         template = _as_template(template, movie, est.xp)
     est.set_template(template)
-    shifts, peaks = _estimate(movie, est, block_frames, progress, should_stop)
+    hooks = {"block_frames": block_frames, "progress": progress, "should_stop": should_stop}
+    if piecewise:  # rigid and patch shifts in one pass over the data
+        patch_est.set_template(template)
+        shifts, peaks, patches = estimate_rigid_and_patch_shifts(movie, est, patch_est, **hooks)
+    else:
+        shifts, peaks = _estimate(movie, est, block_frames, progress, should_stop)
     if not template_given:  # refer shifts to the recording's median position
+        median = np.median(shifts, axis=0) if len(shifts) else np.zeros(2)
         shifts, template = recentre_shifts(
             shifts, template, max_shift_px=est.max_shift, interpolation=interpolation
         )
-    corrected = apply_shifts(
-        movie,
-        shifts,
-        interpolation=interpolation,
-        border=border,
-        dtype=out_dtype,
-        block_frames=block_frames,
-        progress=progress,
-        should_stop=should_stop,
-    )
+        if piecewise:
+            patches = recentre_patch_shifts(patches, median, shifts, patch_est.max_deviation)
+    options = {"interpolation": interpolation, "border": border, "dtype": out_dtype}
+    if piecewise:
+        centres = grid.centres
+        corrected = apply_patch_shifts(movie, patches.shifts, centres, **options, **hooks)
+    else:
+        corrected = apply_shifts(movie, shifts, **options, **hooks)
     names = ("upsample_factor", "highpass_sigma_px", "smooth_sigma_px", "whitening")
     parameters = {"max_shift_px": est.max_shift, **{name: getattr(est, name) for name in names}}
     parameters.update(
@@ -391,5 +523,17 @@ def motion_correct(
         n_template_frames=n_template_frames, n_template_iterations=n_template_iterations,
         template_given=template_given,
     )  # fmt: skip
-    box = valid_box(shifts, (int(movie.shape[1]), int(movie.shape[2])))
-    return MotionCorrectionResult(corrected, shifts, template, peaks, box, parameters)
+    shape = (int(movie.shape[1]), int(movie.shape[2]))
+    if not piecewise:
+        box = valid_box(shifts, shape)
+        return MotionCorrectionResult(corrected, shifts, template, peaks, box, parameters)
+    parameters.update(
+        piecewise=True, patch_px=list(patch), overlap_px=list(overlap),
+        max_deviation_px=patch_est.max_deviation, patch_outlier_ratio=patch_est.outlier_ratio,
+    )  # fmt: skip
+    box = patch_valid_box(patches.shifts, centres, shape)
+    return MotionCorrectionResult(
+        corrected, shifts, template, peaks, box, parameters,
+        patch_shifts=patches.shifts, patch_centres=centres,
+        patch_peak_correlation=patches.peak_correlation,
+    )  # fmt: skip
