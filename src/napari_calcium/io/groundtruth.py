@@ -35,12 +35,15 @@ def save_ground_truth(
     """Write ``truth`` to a compressed ``.npz`` (arrays only; loads with ``allow_pickle=False``).
 
     Footprints are stored as their sparse CSR parts, spike times as one array plus offsets, and the
-    scalar fields and simulation parameters as JSON.
+    scalar fields and simulation parameters as JSON. A one-photon truth's dense ``deformation``
+    is not stored: it is rebuilt on loading from its rigid and modal parts (which are).
     """
     arrays: dict[str, np.ndarray] = {}
     scalars: dict = {}
     for f in dataclasses.fields(truth):
         value = getattr(truth, f.name)
+        if f.name == "deformation":  # derived from shifts, modes and weights (stored)
+            continue
         if f.name == "footprints_sparse":
             csr = sparse.csr_array(value)
             arrays.update(
@@ -54,6 +57,8 @@ def save_ground_truth(
             arrays["spike_times_offsets"] = np.cumsum([0, *map(len, value)])
         elif isinstance(value, np.ndarray):
             arrays[f.name] = value
+        elif value is None and f.name.startswith(("background_", "deformation_")):
+            continue  # an optional array of a one-photon truth that is not there
         elif f.name == "parameters":
             scalars[f.name] = {k: _jsonable(v) for k, v in value.items()}
         else:
@@ -97,6 +102,18 @@ def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
             shape=tuple(data.pop("footprints_shape")),
         )
         spike_times = tuple(times[a:b] for a, b in itertools.pairwise(offsets))
+        if meta.get("modality") == "one_photon":
+            from ..core.synthetic.one_photon import OnePhotonGroundTruth, deformation_field
+
+            truth = OnePhotonGroundTruth(
+                footprints_sparse=fp, spike_times_s=spike_times, **data, **meta
+            )
+            if truth.deformation_modes is not None and truth.deformation_weights is not None:
+                field = deformation_field(
+                    truth.shifts, truth.deformation_modes, truth.deformation_weights, eager=False
+                )
+                truth = dataclasses.replace(truth, deformation=field)
+            return truth
         return GroundTruth(footprints_sparse=fp, spike_times_s=spike_times, **data, **meta)
     except (KeyError, ValueError, TypeError) as exc:
         raise RecordingError(path, f"not napari-calcium ground truth ({exc})") from None

@@ -91,6 +91,10 @@ class _LayerPickers(JobWidget):
         return new
 
 
+#: the Detect ROIs widget's modality box
+MODALITY_CHOICES = ("auto", "two_photon", "one_photon")
+
+
 class DetectRoisWidget(StepWidget):
     """Find cell bodies in a movie (activity and anatomy), score them, and add a Labels layer.
 
@@ -108,10 +112,13 @@ class DetectRoisWidget(StepWidget):
             label="cell diameter (µm, or px if no scale; 0 = estimate)",
             value=0.0, min=0.0, max=500.0, step=0.5,
         )  # fmt: skip
+        # "auto": one-photon seeds (CNMF-E's, after a background high-pass) for a Miniscope
+        # recording or an NWB OnePhotonSeries, two-photon otherwise (as the pipeline)
+        self.modality = ComboBox(label="modality", choices=MODALITY_CHOICES, value="auto")
         self.evaluate = CheckBox(text="score SNR and r-value", value=True)
         self.min_snr = FloatSpinBox(label="keep SNR ≥", value=0.0, min=0.0, max=100.0, step=0.5)
         self.min_r = FloatSpinBox(label="keep r-value ≥", value=-1.0, min=-1.0, max=1.0, step=0.05)
-        return [self.diameter, self.evaluate, self.min_snr, self.min_r]
+        return [self.diameter, self.modality, self.evaluate, self.min_snr, self.min_r]
 
     def _detect_kwargs(self, layer) -> dict:
         kwargs: dict = {"frame_rate_hz": self.frame_rate_hz(layer)}
@@ -123,6 +130,13 @@ class DetectRoisWidget(StepWidget):
                 kwargs["cell_diameter_px"] = self.diameter.value
         elif px is not None:
             kwargs["pixel_size_um"] = px
+        modality = self.modality.value
+        if modality == "auto":
+            from ...io.metadata import recording_modality
+
+            source = layer.volume if isinstance(layer, PlaneView) else layer
+            modality = recording_modality(source.metadata.get("napari_calcium") or {})
+        kwargs["modality"] = modality
         return kwargs
 
     def call(self, layer):

@@ -92,6 +92,8 @@ NO_TISSUE_FRACTION = 0.1
 
 #: False-positive probability per candidate of the significance tests (activity and anatomy).
 DEFAULT_P_VALUE = 1e-3
+#: accepted ``modality`` values of :func:`detect_rois`
+MODALITIES = ("two_photon", "one_photon")
 
 #: Event window of the activity test, seconds (a GCaMP transient's typical half-width).
 DEFAULT_EVENT_S = 0.5
@@ -225,6 +227,7 @@ def detect_rois(
     max_binned_frames: int = DEFAULT_MAX_BINNED_FRAMES,
     binned_memory_mib: float | None = DEFAULT_BINNED_MEMORY_MIB,
     block_frames: int | None = None,
+    modality: str = "two_photon",
     progress: Progress = None,
     should_stop: StopHook = None,
 ):
@@ -285,6 +288,12 @@ def detect_rois(
         times. None: always in RAM.
     block_frames : int, optional
         Frames per read block.
+    modality : {"two_photon", "one_photon"}
+        ``"one_photon"``: CNMF-E's correlation x PNR seeds after a spatial band-pass and a
+        temporal high-pass, which keep the strong, fluctuating one-photon background from
+        drowning the cells (:func:`.one_photon.detect_rois_one_photon`; it takes the diameter,
+        rate, `bin_s`, `max_binned_frames`, `max_rois` and `should_stop` of this call, and
+        none of the two-photon thresholds).
     progress : callable or bool, optional
         tqdm-like factory for the pass over the movie.
     should_stop : callable, optional
@@ -370,6 +379,21 @@ def detect_rois(
     d_px = _diameter_px(cell_diameter_px, cell_diameter_um, pixel_size_um)
     fs = _positive(frame_rate_hz, "frame_rate_hz")
     bin_s = _positive(bin_s, "bin_s")
+    if modality not in MODALITIES:
+        raise ParameterError(f"modality must be one of {MODALITIES}; got {modality!r}")
+    if modality == "one_photon":
+        from .one_photon import detect_rois_one_photon
+
+        if d_px is None:  # as below: from the mean image (read once, in blocks)
+            from ...movie.projections import project
+
+            mean = to_host(project(movie, "mean", block_frames=block_frames))
+            d_px = estimate_cell_diameter(mean)
+        return detect_rois_one_photon(
+            movie, cell_diameter_px=d_px, frame_rate_hz=fs, bin_s=bin_s, max_rois=max_rois,
+            max_binned_frames=max_binned_frames, pixel_size_um=pixel_size_um,
+            should_stop=should_stop,
+        )  # fmt: skip
     for name, value in (
         ("activity_threshold", activity_threshold),
         ("anatomy_threshold", anatomy_threshold),
