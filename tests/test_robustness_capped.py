@@ -10,7 +10,6 @@ of ``tests/robustness`` runs here in its own ``python -m pytest`` child with
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +22,15 @@ FILE_TIMEOUT_S = 600
 FILES = sorted(p.name for p in ROBUSTNESS.glob("test_*.py"))
 
 
-def _cap() -> None:  # runs in the child before exec
-    resource.setrlimit(resource.RLIMIT_AS, (LIMIT_BYTES, LIMIT_BYTES))
+#: the child sets its own cap first thing, then runs its code. (A ``preexec_fn`` would set it
+#: between fork and exec, but a fork of this multi-threaded process (napari, dask, PyAV threads)
+#: can deadlock there on a lock another thread held: it hung the suite once, forever.)
+_CAP = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({LIMIT_BYTES}, {LIMIT_BYTES})); "
+
+
+def _capped_python(code: str) -> list[str]:
+    """``python -c`` running `code` under the cap."""
+    return [sys.executable, "-c", _CAP + code]
 
 
 def test_every_robustness_file_is_run_here():
@@ -37,21 +43,19 @@ def test_the_cap_is_real():
         "import numpy as np\n"
         "try:\n    np.ones(5 * 2**30, np.uint8)\nexcept MemoryError:\n    print('refused')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], preexec_fn=_cap, capture_output=True, text=True, timeout=60
-    )
+    proc = subprocess.run(_capped_python(code), capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "refused", proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("name", FILES)
 def test_robustness_file_under_memory_cap(name, repo_root):
     env = dict(os.environ, NC_ROBUSTNESS_CHILD="1")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xvfb"]
+    run_pytest = "import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))"
+    cmd = [*_capped_python(run_pytest), "-q", "-p", "no:cacheprovider", "-p", "no:xvfb"]
     proc = subprocess.run(
         [*cmd, str(ROBUSTNESS / name)],
         cwd=repo_root,
         env=env,
-        preexec_fn=_cap,
         capture_output=True,
         text=True,
         timeout=FILE_TIMEOUT_S,

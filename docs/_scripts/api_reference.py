@@ -18,7 +18,8 @@ OUT = Path(__file__).resolve().parents[1] / "api.md"
 #: sections, in order: (title, module prefixes after "napari_calcium.")
 SECTIONS = (
     ("Opening, saving and converting recordings", ("io.open", "io.metadata", "io.convert",
-                                                    "io.binary", "io.tiff", "io.bruker")),
+                                                    "io.binary", "io.tiff", "io.bruker",
+                                                    "io.miniscope", "io.video", "io.nwb_input")),
     ("Synthetic data", ("core.synthetic", "core.spikes.indicators")),
     ("Compute backend and chunking", ("core._backend", "core.chunking")),
     ("Movie processing", ("core.movie",)),

@@ -1,7 +1,8 @@
 """Render the screenshots of docs/tutorial.md ("From a Bruker folder to spikes").
 
 Run under Xvfb: ``xvfb-run -a python docs/_scripts/tutorial_screenshots.py`` (``--only-tiff``
-for the "your own TIFF" pictures alone, from ``../shared/data/neurofinder_crop``).
+for the "your own TIFF" pictures alone, from ``../shared/data/neurofinder_crop``; ``--only-1p``
+for the one-photon ones, from a Miniscope folder of the one-photon simulator).
 
 It writes the demo PrairieView folder (``napari-calcium demo DIR --bruker``), opens it in napari
 with the plugin's reader, and drives the real widgets in the order of the tutorial, saving one
@@ -242,14 +243,88 @@ def render_tiff(folder: Path) -> None:
     viewer.close()
 
 
+def render_miniscope(tmp: Path) -> None:
+    """One-photon: a Miniscope folder dragged in, piecewise motion, one-photon ROIs, traces."""
+    import napari_calcium as nc
+    from napari_calcium._napari.widgets.trace_plot import TracePlotWidget
+
+    rec = nc.simulate_recording(
+        n_frames=1200, shape=(192, 192), n_neurons=40, frame_rate_hz=20.0,
+        modality="one_photon", nonrigid_px=3.0, seed=1,
+    )  # fmt: skip
+    movie = np.asarray(rec.movie, dtype=np.float64)
+    lo, hi = np.percentile(movie, [0.01, 99.99])
+    movie8 = np.clip(np.rint((movie - lo) / (hi - lo) * 255), 0, 255).astype(np.uint8)
+    movie8[600, 70:84] = (np.indices((14, 192)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    (tmp / "2026_12_07").mkdir()
+    folder = nc.write_miniscope(tmp / "2026_12_07" / "10_30_00", movie8, frame_rate_hz=20.0)
+
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(*SIZE)
+    (layer,) = viewer.open(str(folder), plugin="napari-calcium")
+    viewer.dims.set_point(0, 600 / 20.0)
+    motion_dock, motion = _dock(viewer, "Motion correction")
+    motion.layer_box.value = layer
+    motion.one_photon.value = True
+    motion.piecewise.value = True
+    motion.patch.value, motion.overlap.value, motion.max_deviation.value = 64, 24, 4.0
+    motion.corrupted.value = "interpolate"
+    _run(motion)
+    registered, arrows = motion.last_layers
+    layer.visible = False
+    viewer.layers.selection.active = arrows
+    viewer.dims.set_point(0, 600 / 20.0)
+    _shot(viewer, "1p_motion")
+    _undock(viewer, motion_dock)
+
+    detect_dock, detect = _dock(viewer, "Detect ROIs")
+    detect.layer_box.value = registered
+    _run(detect)
+    (labels,) = detect.last_layers
+    labels.contour = 1
+    arrows.visible = False
+    extract_dock, extract = _dock(viewer, "Extract traces")
+    extract.movie_box.value, extract.rois_box.value = registered, labels
+    _run(extract)
+    _undock(viewer, detect_dock)
+    _undock(viewer, extract_dock)
+    plot = TracePlotWidget(viewer)
+    plot_dock = viewer.window.add_dock_widget(
+        plot, name="Trace plot (napari-calcium)", area="bottom"
+    )
+    plot_dock.setMinimumHeight(330)
+    plot.set_layer(labels)
+    traces = labels.metadata["napari_calcium"]["traces"]
+    # the two ROIs whose corrected traces are most transient-like (skewed), not the ones the
+    # slow one-photon background moves most
+    x = traces.corrected - np.median(traces.corrected, axis=1, keepdims=True)
+    skew = (x**3).mean(axis=1) / np.maximum(x.std(axis=1), 1e-9) ** 3
+    best = [int(traces.ids[i]) for i in np.argsort(skew)[::-1][:2]]
+    labels.selected_label = best[0]
+    plot.show_rois(best)
+    viewer.layers.selection.active = labels
+    for _ in range(5):  # let the docked plot take its height, then fit the image
+        _app().processEvents()
+        time.sleep(0.05)
+    viewer.reset_view()
+    _shot(viewer, "1p_rois")
+    viewer.close()
+
+
 if __name__ == "__main__":
     from napari_calcium.cli import DEMO_BRUKER, main
 
     OUT.mkdir(parents=True, exist_ok=True)
     neurofinder = Path(__file__).resolve().parents[3] / "shared" / "data" / "neurofinder_crop"
+    if "--only-1p" in sys.argv:
+        with tempfile.TemporaryDirectory() as tmp:
+            render_miniscope(Path(tmp))
+        sys.exit(0)
     render_tiff(neurofinder)
     if "--only-tiff" in sys.argv:
         sys.exit(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        render_miniscope(Path(tmp))
     with tempfile.TemporaryDirectory() as tmp:
         demo = Path(tmp) / "demo"
         assert main(["demo", str(demo), "--bruker", *DEMO]) == 0

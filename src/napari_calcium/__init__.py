@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "simulate_recording": ".core.synthetic.recording",
     "SyntheticRecording": ".core.synthetic.recording",
     "GroundTruth": ".core.synthetic.recording",
+    "OnePhotonGroundTruth": ".core.synthetic.one_photon",
     "INDICATORS": ".core.spikes.indicators",
     # compute backend and chunking
     "array_module": ".core._backend",
@@ -55,6 +56,9 @@ _LAZY: dict[str, str] = {
     "debleach": ".core.movie.detrend",
     "Debleached": ".core.movie.detrend",
     "movie_dff": ".core.movie.detrend",
+    "detect_corrupted_frames": ".core.movie.corrupt_frames",
+    "repair_corrupted_frames": ".core.movie.corrupt_frames",
+    "CorruptedFrames": ".core.movie.corrupt_frames",
     # regions of interest
     "RoiSet": ".core.rois.roiset",
     "match_rois": ".core.rois.matching",
@@ -65,6 +69,8 @@ _LAZY: dict[str, str] = {
     "centroid_distances": ".core.rois.matching",
     "detect_rois": ".core.rois.detection.detect",
     "estimate_cell_diameter": ".core.rois.detection.detect",
+    "detect_rois_one_photon": ".core.rois.detection.one_photon",
+    "one_photon_seed_image": ".core.rois.detection.one_photon",
     "evaluate_rois": ".core.rois.quality",
     "filter_rois": ".core.rois.quality",
     "cell_masks": ".core.rois.neuropil",
@@ -181,6 +187,11 @@ _LAZY: dict[str, str] = {
     "save_binary": ".io.binary",
     "load_images": ".io.tiff",
     "save_images": ".io.tiff",
+    "open_miniscope": ".io.miniscope",
+    "write_miniscope": ".io.miniscope",
+    "open_video": ".io.video",
+    "open_nwb": ".io.nwb_input",
+    "list_nwb_series": ".io.nwb_input",
     # CalSciPy-compatible Bruker helpers
     "determine_imaging_content": ".io.bruker.calscipy",
     "generate_bruker_naming_convention": ".io.bruker.calscipy",
@@ -195,6 +206,11 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from . import errors
     from .core._backend import array_module, gpu_available, to_host
     from .core.chunking import iter_frame_blocks
+    from .core.movie.corrupt_frames import (
+        CorruptedFrames,
+        detect_corrupted_frames,
+        repair_corrupted_frames,
+    )
     from .core.movie.detrend import Debleached, debleach, detrend, movie_dff
     from .core.movie.filters import gaussian_filter, median_filter, uniform_filter
     from .core.movie.motion.rigid import (
@@ -215,6 +231,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         pnr_image,
     )
     from .core.rois.detection.detect import detect_rois, estimate_cell_diameter
+    from .core.rois.detection.one_photon import detect_rois_one_photon, one_photon_seed_image
     from .core.rois.matching import (
         DetectionScores,
         RoiMatch,
@@ -294,6 +311,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
         hilbert_phase,
         multitaper_spectrogram,
     )
+    from .core.synthetic.one_photon import OnePhotonGroundTruth
     from .core.synthetic.recording import (
         INDICATORS,
         GroundTruth,
@@ -333,10 +351,13 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .io.bruker.write import write_prairieview
     from .io.convert import convert_recording, repackage_bruker_tifs
     from .io.metadata import Recording, RecordingMetadata
+    from .io.miniscope import open_miniscope, write_miniscope
+    from .io.nwb_input import list_nwb_series, open_nwb
     from .io.open import open_recording
     from .io.roi_files import load_rois, save_rois
     from .io.tiff import load_images, save_images
     from .io.trace_files import load_traces, save_traces
+    from .io.video import open_video
     from .pipeline import (
         BatchItem,
         PipelineConfig,

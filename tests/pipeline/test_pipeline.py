@@ -32,7 +32,7 @@ from napari_calcium.pipeline.provenance import read_provenance
 from napari_calcium.pipeline.steps import STEPS
 
 ALL_STEPS = list(STEPS)
-DEFAULT_DISABLED = {"motion", "filter"}
+DEFAULT_DISABLED = {"frames", "motion", "filter"}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +89,7 @@ def test_default_toml_matches_dataclass_defaults():
 
 _OWN_KEYS = {
     "enabled",
+    "repair",
     "correlation",
     "kind",
     "method",
@@ -101,6 +102,7 @@ _OWN_KEYS = {
 }
 _FUNCTIONS = {
     "open": [nc.open_recording],
+    "frames": [nc.detect_corrupted_frames, nc.repair_corrupted_frames],
     "motion": [nc.motion_correct],
     "filter": [nc.median_filter, nc.gaussian_filter],
     "summary": [nc.projections, nc.correlation_pnr],

@@ -72,7 +72,7 @@ def test_run_pipeline_on_a_movie_layer_equals_run_pipeline(
     widget.out_dir.value = out
     _wait(widget, widget.start(), qtbot, "ROIs")
     status = widget.status.value
-    assert "200 frames at 30 Hz" in status and "8 ran, 2 disabled" in status, status
+    assert "200 frames at 30 Hz" in status and "8 ran, 3 disabled" in status, status
     assert "events" in status and "opened widget-results" in status, status
     _same_traces(nc.load_results(out), direct)
 
@@ -88,7 +88,7 @@ def test_run_pipeline_on_a_movie_layer_equals_run_pipeline(
     assert plot.layer is labels and plot.selected_ids == [int(direct.traces.ids[0])]
 
     # again: every step is up to date and skipped
-    _wait(widget, widget.start(), qtbot, "8 skipped, 2 disabled")
+    _wait(widget, widget.start(), qtbot, "8 skipped, 3 disabled")
 
 
 def test_edited_config_is_used_and_a_bad_one_starts_nothing(

@@ -24,6 +24,8 @@ from .config import PipelineConfig, file_name_problem
 
 #: file names inside the output folder
 RECORDING = "recording.json"
+FRAMES_MOVIE = "frames_repaired.bin"
+FRAMES = "steps/frames.json"
 MOTION_MOVIE = "motion_corrected.bin"
 MOTION_SHIFTS = "motion.npz"
 FILTERED_MOVIE = "filtered.bin"
@@ -85,6 +87,8 @@ def movie_file(config: PipelineConfig) -> str | None:
         return FILTERED_MOVIE
     if config.motion.enabled:
         return MOTION_MOVIE
+    if config.frames.writes_movie:
+        return FRAMES_MOVIE
     return None
 
 
@@ -184,23 +188,63 @@ def _save_movie(ctx: Context, name: str, movie: Any) -> Path:
     return bin_path
 
 
-def step_motion(ctx: Context, source: str | None) -> list[Path]:
-    """Rigid motion correction; the corrected movie is written block by block.
+def step_frames(ctx: Context, source: str | None) -> list[Path]:
+    """Corrupted frames (wireless miniscopes): found, listed, and interpolated or dropped."""
+    from ..core.movie.corrupt_frames import detect_corrupted_frames, repair_corrupted_frames
 
-    With a client, the shifts are measured and applied chunk by chunk on the cluster.
+    cfg = ctx.config.frames
+    movie = current_movie(ctx, source)
+    found = detect_corrupted_frames(movie, threshold=cfg.threshold, **ctx.hooks)
+    report = {
+        "repair": cfg.repair,
+        "threshold": float(found.threshold),
+        "n_frames": int(found.n_frames),
+        "corrupted": [int(i) for i in found.indices],
+        "scores": [round(float(v), 3) for v in np.asarray(found.scores)[found.indices]],
+    }
+    outputs = []
+    if cfg.writes_movie:
+        repaired = repair_corrupted_frames(movie, found, mode=cfg.repair)
+        bin_path = _save_movie(ctx, FRAMES_MOVIE, repaired.movie)
+        outputs += [bin_path, bin_path.with_suffix(".json")]
+        # after "drop", frame k of the movie is this frame of the input
+        report["source_frames"] = [int(i) for i in repaired.source_frames]
+    (ctx.out_dir / FRAMES).parent.mkdir(parents=True, exist_ok=True)
+    return [*outputs, _save_json(ctx.out_dir / FRAMES, report)]
+
+
+def step_motion(ctx: Context, source: str | None) -> list[Path]:
+    """Rigid or piecewise-rigid motion correction; the corrected movie is written block by block.
+
+    With a client, rigid shifts are measured and applied chunk by chunk on the cluster; piecewise
+    shifts are measured here (block by block) and the lazy correction is computed on the cluster
+    when the movie is written. ``motion.npz`` holds the piecewise patch shifts
+    (``patch_shifts`` (frames, n_py, n_px, 2), ``patch_centres_y``, ``patch_centres_x``) too.
     """
     movie = current_movie(ctx, source)
     params = ctx.params("motion", ("enabled",))
-    if ctx.client is not None and is_dask_array(movie):
+    piecewise_keys = ("piecewise", "patch_px", "overlap_px", "max_deviation_px")
+    extra: dict[str, Any] = {}
+    if ctx.client is not None and is_dask_array(movie) and not params["piecewise"]:
         from ._chunked import motion_correct_on_cluster
 
-        result = motion_correct_on_cluster(ctx.client, movie, **params, **ctx.hooks)
+        rigid = {k: v for k, v in params.items() if k not in piecewise_keys}
+        result = motion_correct_on_cluster(ctx.client, movie, **rigid, **ctx.hooks)
     else:
         from ..core.movie.motion.rigid import motion_correct
 
+        if not params["piecewise"]:
+            params = {k: v for k, v in params.items() if k not in piecewise_keys}
         done = motion_correct(movie, **params, **ctx.hooks)
         result = {k: getattr(done, k) for k in ("movie", "shifts", "template",
                                                 "peak_correlation", "valid_box")}  # fmt: skip
+        if done.piecewise:
+            extra = {
+                "patch_shifts": done.patch_shifts,
+                "patch_peak_correlation": done.patch_peak_correlation,
+                "patch_centres_y": done.patch_centres[0],
+                "patch_centres_x": done.patch_centres[1],
+            }
     bin_path = _save_movie(ctx, MOTION_MOVIE, result["movie"])
     shifts = save_npz(
         ctx.out_dir / MOTION_SHIFTS,
@@ -208,6 +252,7 @@ def step_motion(ctx: Context, source: str | None) -> list[Path]:
         template=host(result["template"]),
         peak_correlation=result["peak_correlation"],
         valid_box=np.asarray(result["valid_box"]),
+        **extra,
     )
     return [bin_path, bin_path.with_suffix(".json"), shifts]
 
@@ -258,6 +303,10 @@ def step_rois(ctx: Context, source: str | None) -> list[Path]:
         from ..errors import DetectionWarning
 
         kwargs = ctx.params("rois", ("method", "path", "allow_pickle"))
+        if kwargs["modality"] == "auto":
+            from ..io.metadata import recording_modality
+
+            kwargs["modality"] = recording_modality(ctx.info.get("metadata") or {})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DetectionWarning)
             rois = detect_rois(

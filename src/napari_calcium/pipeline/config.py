@@ -30,8 +30,8 @@ __all__ = ["SECTIONS", "PipelineConfig", "default_config", "load_config"]
 #: stems of the files the pipeline writes itself (and its ``steps/`` folder): an ``[export]
 #: name`` equal to one of them would overwrite them (``recording.json``, ``provenance.json``...)
 RESERVED_EXPORT_NAMES = (
-    "recording", "motion_corrected", "motion", "filtered", "summary_images", "rois", "events",
-    "steps", "provenance",
+    "recording", "frames_repaired", "motion_corrected", "motion", "filtered", "summary_images",
+    "rois", "events", "steps", "provenance",
 )  # fmt: skip
 _WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL"} | {
     f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)
@@ -77,8 +77,33 @@ class OpenConfig:
 
 
 @dataclass(frozen=True)
+class FramesConfig:
+    """``[frames]``: corrupted frames of wireless miniscopes (rows or blocks of check-pattern
+    noise from dropped packets), found by :func:`napari_calcium.detect_corrupted_frames` and
+    repaired by :func:`napari_calcium.repair_corrupted_frames` before motion correction.
+
+    ``repair``: ``"off"`` (the default: the step does not run), ``"report"`` (find and list
+    them in ``steps/frames.json``), ``"interpolate"`` (replace each by the linear interpolation
+    of its good neighbours, written as ``frames_repaired.bin``) or ``"drop"`` (leave them out;
+    the frame times of what is left are in ``steps/frames.json``)."""
+
+    repair: str = _choice("off", "report", "interpolate", "drop", default="off")
+    threshold: float = _positive(12.0, most=1e6)
+
+    @property
+    def enabled(self) -> bool:
+        return self.repair != "off"
+
+    @property
+    def writes_movie(self) -> bool:
+        return self.repair in ("interpolate", "drop")
+
+
+@dataclass(frozen=True)
 class MotionConfig:
-    """``[motion]``: :func:`napari_calcium.motion_correct` (rigid), written as a binary movie."""
+    """``[motion]``: :func:`napari_calcium.motion_correct` (rigid, or piecewise-rigid with
+    ``piecewise = true``: ``patch_px``, ``overlap_px``, ``max_deviation_px``), written as a binary
+    movie."""
 
     enabled: bool = False
     max_shift_px: float | None = _positive(None, most=10_000, what="px")
@@ -90,6 +115,11 @@ class MotionConfig:
     whitening: float = _positive(1.0, allow_zero=True)
     interpolation: str = "cubic"
     border: str = _choice("nan", "zero", "edge", "crop", default="edge")
+    #: issue 19: piecewise-rigid (NoRMCorre) correction after the rigid pass
+    piecewise: bool = False
+    patch_px: int = _positive(128, most=10_000, what="px")
+    overlap_px: int = _positive(32, allow_zero=True, most=10_000, what="px")
+    max_deviation_px: float = _positive(3.0, allow_zero=True, most=1000, what="px")
 
 
 @dataclass(frozen=True)
@@ -121,6 +151,9 @@ class RoisConfig:
     :func:`napari_calcium.load_rois` (``method = "file"``, ``path``)."""
 
     method: str = _choice("detect", "file", default="detect")
+    #: issue 19: "auto" detects one-photon movies (Miniscope folders, NWB OnePhotonSeries) with
+    #: CNMF-E's seeds after a background high-pass, everything else as two-photon
+    modality: str = _choice("auto", "two_photon", "one_photon", default="auto")
     #: for "file"; relative to the config file's folder
     path: str | None = field(default=None, metadata={"path": True})
     allow_pickle: bool = False
@@ -226,6 +259,7 @@ class ExportConfig:
 #: section name -> its dataclass, in step order
 SECTIONS: dict[str, type] = {
     "open": OpenConfig,
+    "frames": FramesConfig,
     "motion": MotionConfig,
     "filter": FilterConfig,
     "summary": SummaryConfig,
@@ -243,6 +277,7 @@ class PipelineConfig:
     """A validated, immutable pipeline configuration (one attribute per section)."""
 
     open: OpenConfig = field(default_factory=OpenConfig)
+    frames: FramesConfig = field(default_factory=FramesConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)

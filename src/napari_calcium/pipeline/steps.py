@@ -44,6 +44,7 @@ __all__ = ["STEPS", "PipelineRun", "StepRecord", "run_pipeline"]
 #: step name -> function, in run order
 STEPS: dict[str, Callable[[sf.Context, str | None], list[Path]]] = {
     "open": sf.step_open,
+    "frames": sf.step_frames,
     "motion": sf.step_motion,
     "filter": sf.step_filter,
     "summary": sf.step_summary,
@@ -111,6 +112,9 @@ def _plan(config: PipelineConfig) -> dict[str, tuple[list[str], str | None]]:
     """step -> (steps it depends on, the movie file it reads)."""
     prev_movie, source = "open", None
     plan: dict[str, tuple[list[str], str | None]] = {"open": ([], None)}
+    plan["frames"] = (["open"], None)
+    if config.frames.writes_movie:
+        prev_movie, source = "frames", sf.FRAMES_MOVIE
     for name, file in (("motion", sf.MOTION_MOVIE), ("filter", sf.FILTERED_MOVIE)):
         plan[name] = ([prev_movie], source)
         if _enabled(config, name):
@@ -217,6 +221,13 @@ def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str,
         data = read_json(check, "detection check")
         if isinstance(data, dict):
             detection_warnings = [str(w) for w in data.get("warnings", [])]
+    n_corrupted = None
+    if (ctx.out_dir / sf.FRAMES).is_file() and ctx.config.frames.enabled:
+        from ..io._serial import read_json
+
+        frames = read_json(ctx.out_dir / sf.FRAMES, "corrupted frames")
+        if isinstance(frames, dict):
+            n_corrupted = len(frames.get("corrupted") or ())
     n_unreliable = None
     if (ctx.out_dir / sf.DECONVOLVE).is_file():  # the activity's quality flag (issue 18)
         spikes = load_traces(ctx.out_dir / sf.DECONVOLVE, with_spikes=True)[2]
@@ -241,6 +252,8 @@ def _summary(ctx: sf.Context, source: str | None, ran_events: bool) -> dict[str,
         else dff.parameters.get("min_baseline_fraction"),
         "detection_warnings": detection_warnings,
         "n_rois_unreliable_activity": n_unreliable,
+        "n_corrupted_frames": n_corrupted,
+        "corrupted_frames_repair": ctx.config.frames.repair,
         "movie": str(ctx.input_path if source is None else ctx.out_dir / source),
     }
 
@@ -257,6 +270,11 @@ def summary_notes(s: dict) -> str:
     ROIs whose deconvolved activity is flagged unreliable.
     """
     text = "".join(f"; warning: {w}" for w in s.get("detection_warnings") or ())
+    if s.get("n_corrupted_frames"):
+        how = {"interpolate": "interpolated", "drop": "dropped"}.get(
+            s.get("corrupted_frames_repair"), "kept (listed in steps/frames.json)"
+        )
+        text += f"; {s['n_corrupted_frames']} corrupted frame(s) {how}"
     if s.get("n_rois_unreliable_activity"):
         text += (
             f"; {s['n_rois_unreliable_activity']} ROI(s) with unreliable spike activity "
