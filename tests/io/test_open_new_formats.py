@@ -19,9 +19,9 @@ from napari_calcium.io.open import sniff_format
 
 
 def _nwb(path, movie):
-    import pynwb  # the testing extra installs it (and av): these tests never skip
     from datetime import datetime, timezone
 
+    import pynwb  # the testing extra installs it (and av): these tests never skip
     from pynwb.ophys import OpticalChannel, TwoPhotonSeries
 
     nwb = pynwb.NWBFile("s", "id", datetime(2026, 1, 1, tzinfo=timezone.utc))

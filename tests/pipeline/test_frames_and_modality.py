@@ -1,4 +1,4 @@
-"""The pipeline's ``[frames]`` step (corrupted miniscope frames) and ``[rois] modality`` (issue 19)."""
+"""The pipeline's ``[frames]`` step (corrupted miniscope frames) and ``[rois] modality``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import napari_calcium as nc
+from napari_calcium.io.metadata import recording_modality
 from napari_calcium.io.tiff import write_tiff_stack
 from napari_calcium.pipeline import load_results, run_pipeline
-from napari_calcium.io.metadata import recording_modality
 
 
 @pytest.fixture(scope="module")

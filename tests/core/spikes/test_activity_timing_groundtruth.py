@@ -90,7 +90,7 @@ def test_the_reliable_flag_separates_good_from_poor_estimates(scores):
     held out, 19 flagged recordings had mean r 0.30, the other 202 0.55 at the native rate);
     here it is the shipped constant on all of them, so the figures are in-sample for it.
     """
-    target, _, rel = scores
+    _, _, rel = scores
     r, ok = rel[:, 0], rel[:, 1].astype(bool)
     assert 0.03 * r.size <= (~ok).sum() <= 0.25 * r.size, (~ok).sum()
     assert np.nanmean(r[ok]) >= np.nanmean(r[~ok]) + 0.15, (np.nanmean(r[ok]), np.nanmean(r[~ok]))
