@@ -7,7 +7,8 @@ result with the same layer, in ``layer.metadata["napari_calcium"]``: ``"spikes"`
 ``"events"``. Per-ROI scalars go into the layer's ``features`` (``tau_decay_s``, ``spike_rate_hz``,
 ``deconv_noise``, ``activity_snr``, ``activity_reliable``, ``event_count``, ``event_rate_hz``).
 The Deconvolve widget's live preview of the selected ROI is stored as ``"spikes_preview"``
-(``id``, ``fit``, ``activity``, ``method``, ``source``) for the trace plot, which draws it dashed. All numbers come from the core functions.
+(``id``, ``fit``, ``activity``, ``method``, ``source``) for the trace plot, which draws it dashed.
+All numbers come from the core functions.
 """
 
 from __future__ import annotations
