@@ -450,11 +450,14 @@ def _quiet_lost_terminated(previous):
     """An ``unraisablehook`` that drops a :class:`Terminated` Python could not propagate.
 
     It was raised in a ``__del__`` or callback (and so "ignored"); the flag set by the handler
-    still stops the command, so its traceback would only be noise on stderr.
+    still stops the command, so its traceback would only be noise on stderr. After a SIGTERM
+    it drops the others too: an object whose construction the signal interrupted can fail in
+    its ``__del__`` later (llvmlite's ``OutputString`` when numba was compiling: "no attribute
+    '_ptr'"), and that is a consequence of the stop, not news.
     """
 
     def hook(unraisable) -> None:
-        if isinstance(unraisable.exc_value, Terminated):
+        if isinstance(unraisable.exc_value, Terminated) or _TERMINATED.is_set():
             return
         previous(unraisable)
 
@@ -475,7 +478,8 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-        sys.unraisablehook = previous_hook
+        if not _TERMINATED.is_set():  # after a SIGTERM, finalizers still to run stay quiet
+            sys.unraisablehook = previous_hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
