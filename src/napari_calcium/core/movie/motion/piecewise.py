@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ....errors import ParameterError, ShapeError
-from ..._backend import array_module, fft_module, is_dask_array, ndimage_module, to_host
+from ..._backend import array_module, fft_module, ndimage_module, to_host
 from ..._threads import in_threads
 from ...chunking import iter_frame_blocks
 from .phase_correlation import (
@@ -57,6 +57,7 @@ from .shifting import (
     _check_dtype,
     _check_movie,
     _choice,
+    correct_frames,
     valid_box,
 )
 
@@ -966,11 +967,6 @@ def _correct_block(block, patch_shifts, *, centres, interpolation, border, dtype
     return out.astype(dtype, copy=False)
 
 
-def _dask_block(block, *, patch_shifts, block_info=None, **options) -> Any:
-    start, stop = block_info[0]["array-location"][0]
-    return _correct_block(block, patch_shifts[start:stop], **options)
-
-
 def apply_patch_shifts(
     movie: Any,
     patch_shifts: Any,
@@ -1033,27 +1029,9 @@ def apply_patch_shifts(
             "border='crop' leaves no pixel valid in every frame (the shifts span the whole frame); "
             "use border='nan'"
         )
-    options = {"centres": centres, "interpolation": interpolation, "border": border,
-               "dtype": out_dtype, "box": box}  # fmt: skip
-    if is_dask_array(movie):
-        whole = movie.rechunk({1: -1, 2: -1})
-        xp = array_module(movie)
-        out_chunks = (whole.chunks[0], (box[1] - box[0],), (box[3] - box[2],))
-        return whole.map_blocks(
-            functools.partial(_dask_block, patch_shifts=patch_shifts, **options),
-            dtype=out_dtype,
-            chunks=out_chunks,
-            meta=xp.empty((0, 0, 0), dtype=out_dtype),
-        )
-    xp = array_module(movie)
-    out = xp.empty((int(movie.shape[0]), box[1] - box[0], box[3] - box[2]), dtype=out_dtype)
-    blocks = iter_frame_blocks(
-        movie,
-        block_frames=block_frames,
-        progress=progress,
-        should_stop=should_stop,
-        desc="motion correction: applying patch shifts",
-    )
-    for block, array in blocks:
-        out[block.frames] = _correct_block(array, patch_shifts[block.frames], xp=xp, **options)
-    return out
+    return correct_frames(
+        movie, patch_shifts, _correct_block, box=box, dtype=out_dtype, block_frames=block_frames,
+        progress=progress, should_stop=should_stop,
+        desc="motion correction: applying patch shifts", centres=centres,
+        interpolation=interpolation, border=border,
+    )  # fmt: skip

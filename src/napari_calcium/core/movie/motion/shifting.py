@@ -11,7 +11,8 @@ Beneath them, the shifting of frame blocks: :func:`interpolation_taps` (Keys cub
 weights, computed on the host), :func:`shift_frames` (a numba kernel on numpy blocks, its
 array-expression twin elsewhere, or a Fourier phase ramp), :func:`fill_border` and
 :func:`valid_box` (pixels whose source lay outside the frame), :func:`correct_block` (shift, fill,
-crop, cast) and :func:`dask_block` (its ``map_blocks`` wrapper); with the options they accept
+crop, cast) and :func:`correct_frames` (over the blocks of a movie, or lazily by
+``map_blocks``; the piecewise correction uses it too); with the options they accept
 (:data:`INTERPOLATIONS`, :data:`BORDERS`) and the movie, shifts and dtype checks.
 """
 
@@ -208,31 +209,11 @@ def apply_shifts(
             "border='crop' leaves no pixel valid in every frame (the shifts span the whole frame); "
             "use border='nan'"
         )
-    options = {"interpolation": interpolation, "border": border, "dtype": out_dtype, "box": box}
-    if is_dask_array(movie):
-        import functools
-
-        whole = movie.rechunk({1: -1, 2: -1})
-        xp = array_module(movie)
-        out_chunks = (whole.chunks[0], (box[1] - box[0],), (box[3] - box[2],))
-        return whole.map_blocks(
-            functools.partial(dask_block, shifts=shifts, **options),
-            dtype=out_dtype,
-            chunks=out_chunks,
-            meta=xp.empty((0, 0, 0), dtype=out_dtype),
-        )
-    xp = array_module(movie)
-    out = xp.empty((int(movie.shape[0]), box[1] - box[0], box[3] - box[2]), dtype=out_dtype)
-    blocks = iter_frame_blocks(
-        movie,
-        block_frames=block_frames,
-        progress=progress,
-        should_stop=should_stop,
-        desc="motion correction: applying shifts",
-    )
-    for block, array in blocks:
-        out[block.frames] = correct_block(array, shifts[block.frames], xp=xp, **options)
-    return out
+    return correct_frames(
+        movie, shifts, correct_block, box=box, dtype=out_dtype, block_frames=block_frames,
+        progress=progress, should_stop=should_stop, desc="motion correction: applying shifts",
+        interpolation=interpolation, border=border,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------
@@ -418,6 +399,48 @@ def correct_block(block, shifts, *, interpolation, border, dtype, box, xp=None) 
     return out.astype(dtype, copy=False)
 
 
-def dask_block(block, *, shifts, block_info=None, **options) -> Any:
+def _map_frames(block, *, correct, per_frame, block_info=None, **options) -> Any:
+    """``map_blocks`` function of :func:`correct_frames`: the block's slice of `per_frame`."""
     start, stop = block_info[0]["array-location"][0]
-    return correct_block(block, shifts[start:stop], **options)
+    return correct(block, per_frame[start:stop], **options)
+
+
+def correct_frames(
+    movie: Any,
+    per_frame: np.ndarray,
+    correct: Callable[..., Any],
+    *,
+    box: tuple[int, int, int, int],
+    dtype: np.dtype,
+    block_frames: int | None,
+    progress: Any,
+    should_stop: Callable[[], bool] | None,
+    desc: str,
+    **options: Any,
+) -> Any:
+    """``correct(block, per_frame[frames], box=, dtype=, **options)`` over every frame block.
+
+    The driver of :func:`apply_shifts` (rigid: `per_frame` the shifts, `correct`
+    :func:`correct_block`) and of the piecewise correction (the patch shifts): lazily for a
+    dask movie (``map_blocks`` over whole-frame chunks, each given its slice of `per_frame`),
+    else block by block into one output on the movie's array module, shape
+    ``(frames, box[1] - box[0], box[3] - box[2])``.
+    """
+    options = {**options, "dtype": dtype, "box": box}
+    xp = array_module(movie)
+    size = (box[1] - box[0], box[3] - box[2])
+    if is_dask_array(movie):
+        whole = movie.rechunk({1: -1, 2: -1})
+        return whole.map_blocks(
+            functools.partial(_map_frames, correct=correct, per_frame=per_frame, **options),
+            dtype=dtype,
+            chunks=(whole.chunks[0], (size[0],), (size[1],)),
+            meta=xp.empty((0, 0, 0), dtype=dtype),
+        )
+    out = xp.empty((int(movie.shape[0]), *size), dtype=dtype)
+    blocks = iter_frame_blocks(
+        movie, block_frames=block_frames, progress=progress, should_stop=should_stop, desc=desc
+    )
+    for block, array in blocks:
+        out[block.frames] = correct(array, per_frame[block.frames], xp=xp, **options)
+    return out
