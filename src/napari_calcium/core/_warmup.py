@@ -325,12 +325,13 @@ def kernel_dispatchers() -> dict[str, Any]:
             if isinstance(value, CPUDispatcher) and value.py_func.__module__ == name:
                 found[f"{short}.{value.py_func.__name__}"] = value
     from .movie.motion.phase_correlation import _contract_kernels, _profile_kernel
-    from .movie.motion.piecewise import _extract_kernel, _warp_kernel
+    from .movie.motion.piecewise import _extract_kernel
     from .movie.motion.shifting import _shift_kernel
+    from .movie.motion.warp import _warp_kernel
 
     found["movie.motion.shifting.kernel"] = _shift_kernel()
     found["movie.motion.phase_correlation.profile"] = _profile_kernel()
-    found["movie.motion.piecewise.warp"] = _warp_kernel()
+    found["movie.motion.warp.warp"] = _warp_kernel()
     found["movie.motion.piecewise.extract"] = _extract_kernel()
     ky, kx = _contract_kernels()
     found["movie.motion.phase_correlation.contract_ky"] = ky

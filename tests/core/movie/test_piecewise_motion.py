@@ -15,6 +15,7 @@ from scipy import ndimage as ndi
 
 from napari_calcium.core._backend import gpu_available
 from napari_calcium.core.movie.motion import piecewise as pw
+from napari_calcium.core.movie.motion import warp
 from napari_calcium.core.movie.motion.rigid import apply_shifts, motion_correct
 from napari_calcium.errors import OperationCancelled, ParameterError, ShapeError
 
@@ -258,8 +259,8 @@ def test_numba_warp_matches_its_array_twin(warped, interpolation, border, dtype)
     rng = np.random.default_rng(1)
     shifts = rng.uniform(-6, 6, (3, 7, 7, 2))
     kwargs = {"interpolation": interpolation, "border": border}
-    fast = pw.warp_frames(block, shifts, grid.centres, np, **kwargs)
-    twin = pw.warp_frames(block, shifts, grid.centres, np, use_numba=False, **kwargs)
+    fast = warp.warp_frames(block, shifts, grid.centres, np, **kwargs)
+    twin = warp.warp_frames(block, shifts, grid.centres, np, use_numba=False, **kwargs)
     np.testing.assert_array_equal(np.isnan(fast), np.isnan(twin))
     np.testing.assert_allclose(fast, twin, rtol=1e-5, atol=1e-3, equal_nan=True)
 

@@ -33,13 +33,9 @@ from ...chunking import iter_frame_blocks
 from .phase_correlation import int_at_least, make_estimator
 from .piecewise import (
     DEFAULT_OUTLIER_RATIO,
-    PIECEWISE_INTERPOLATIONS,
-    apply_patch_shifts,
-    dense_shift_field,
     estimate_rigid_and_patch_shifts,
     make_patch_estimator,
     patch_grid,
-    patch_valid_box,
     recentre_patch_shifts,
     resolve_patch_px,
 )
@@ -54,6 +50,7 @@ from .shifting import (
     valid_box,
 )
 from .template import build_template, template_from_movie
+from .warp import PIECEWISE_INTERPOLATIONS, apply_patch_shifts, dense_shift_field, patch_valid_box
 
 __all__ = [
     "MotionCorrectionResult",
@@ -140,7 +137,7 @@ class MotionCorrectionResult:
         numpy.ndarray, shape (2, y, x), float64
             (dy, dx) in px at each pixel of the uncropped frame: the rigid shift everywhere, or
             the patch shifts interpolated as the piecewise correction did
-            (:func:`~napari_calcium.core.movie.motion.piecewise.dense_shift_field`).
+            (:func:`~napari_calcium.core.movie.motion.warp.dense_shift_field`).
         """
         shape = tuple(int(s) for s in np.shape(self.template))
         if self.patch_shifts is None:
@@ -163,7 +160,7 @@ class MotionCorrectionResult:
         -------
         array
             As :func:`apply_shifts` (rigid) or
-            :func:`~napari_calcium.core.movie.motion.piecewise.apply_patch_shifts` (piecewise).
+            :func:`~napari_calcium.core.movie.motion.warp.apply_patch_shifts` (piecewise).
         """
         options.setdefault("interpolation", self.parameters.get("interpolation", "cubic"))
         options.setdefault("border", self.parameters.get("border", "nan"))
